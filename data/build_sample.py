@@ -9,7 +9,7 @@ labelled as such in `data/README.md`:
 - `snapshots/tmdb/movie/550.json`: Fight Club's recorded details, credits and external ids
   responses nested the way `append_to_response=credits,external_ids` nests them;
 - `snapshots/tmdb/movie_ids_sample.json.gz`: the film list in TMDB's daily-export format,
-  made from the TMDB 5000 ids.
+  made from the TMDB 5000 ids and the ids of the recorded bodies.
 """
 import csv
 import gzip
@@ -74,10 +74,12 @@ def main(shared: Path):
     bodies = [movie_from_csv_row(r) for r in rows]
     write_gz_lines(snap / "tmdb" / "derived" / "movie_from_tmdb5000.jsonl.gz",
                    (json.dumps(b, ensure_ascii=False, sort_keys=True) for b in bodies))
+    recorded = [json.loads(f.read_text()) for f in sorted(movie_dir.glob("*.json"))]
+    listed = {b["id"]: b for b in bodies} | {b["id"]: b for b in recorded}
     write_gz_lines(snap / "tmdb" / "movie_ids_sample.json.gz",
-                   (json.dumps({"adult": False, "id": b["id"], "original_title": b.get("original_title"),
-                                "popularity": b.get("popularity"), "video": False}, ensure_ascii=False)
-                    for b in sorted(bodies, key=lambda b: b["id"])))
+                   (json.dumps({"adult": False, "id": i, "original_title": listed[i].get("original_title"),
+                                "popularity": listed[i].get("popularity"), "video": False}, ensure_ascii=False)
+                    for i in sorted(listed)))
     # Discogs: real search responses (secrets already redacted upstream)
     search_dir = snap / "discogs" / "search"
     search_dir.mkdir(parents=True)
