@@ -1,0 +1,45 @@
+# The two commands: `make run` and `make test`. Everything else here is what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYTHONWARNINGS := ignore::DeprecationWarning
+
+.PHONY: run test setup sync-check clean
+
+# The virtualenv, the package (editable, with its test tools) and a named Jupyter kernel for papermill and nbval.
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name capstone --display-name "capstone (.venv)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# The whole pipeline on the bundled sample; extra runner arguments go in ARGS, e.g. ARGS="--steps match".
+run: setup
+	$(BIN)/capstone run $(ARGS)
+
+# Notebooks are the source: exporting and cleaning them must not change anything that is committed.
+sync-check: setup
+	@before=$$(cat nbs/*.ipynb capstone/*.py | md5sum); \
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean; \
+	after=$$(cat nbs/*.ipynb capstone/*.py | md5sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "FAIL: notebooks and package were out of sync (nbdev_export/nbdev_clean changed files):"; \
+	  git status --short -- nbs capstone; exit 1; \
+	else echo "notebooks and package in sync"; fi
+
+# Unit, pipeline and end-to-end tests, then every notebook under nbval, with coverage of capstone/ (Spark workers included).
+test: sync-check
+	mkdir -p metrics
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m pytest tests nbs --nbval -p no:cacheprovider \
+	  --junitxml=metrics/junit.xml \
+	  --cov=capstone --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80
+
+clean:
+	rm -rf data/out metrics .coverage .coverage.* runs_local

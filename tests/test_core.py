@@ -1,0 +1,75 @@
+import json
+
+import pytest
+from chispa import assert_df_equality
+
+from capstone.core import (ConfigError, ContractError, PipelineConfig, fs_copy, fs_exists, fs_list, fs_read_bytes,
+                           fs_write_bytes, has_scheme, join_uri, read_metrics, read_table, resolve_uri, stage_metrics,
+                           write_table)
+
+
+def test_config_coerces_widget_strings():
+    cfg = PipelineConfig.from_params(project_root="/repo", match_threshold="0.95", review_threshold="0.4",
+                                     tmdb_max_films="25", run_id="abc")
+    assert (cfg.match_threshold, cfg.review_threshold, cfg.tmdb_max_films) == (0.95, 0.4, 25)
+    assert cfg.silver("films") == "/repo/data/out/silver/films"
+    assert cfg.metrics_path("match") == "/repo/data/out/metrics/abc/match.json"
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"raw_rot": "x"}, "raw_rot"),
+    ({"tmdb_max_films": "many"}, "tmdb_max_films"),
+    ({"discogs_source": "ftp"}, "discogs_source"),
+    ({"match_threshold": "0.4", "review_threshold": "0.5"}, "review_threshold"),
+    ({"run_id": "a b"}, "run_id"),
+])
+def test_config_rejects_bad_values(params, message):
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.from_params(**params)
+
+
+def test_uris_are_not_paths():
+    root = "abfss://lake@acct.dfs.core.windows.net/capstone"
+    cfg = PipelineConfig.from_params(project_root="/repo", raw_root=root + "/raw", output_root=root)
+    assert cfg.gold("film_soundtrack_links") == root + "/gold/film_soundtrack_links"
+    assert cfg.raw("tmdb", "movies") == root + "/raw/tmdb/movies"
+    assert has_scheme(root) and not has_scheme("/tmp/x") and not has_scheme("C:/x")
+    assert resolve_uri("data/x", "/repo") == "/repo/data/x" and resolve_uri("/abs", "/repo") == "/abs"
+    assert join_uri("file:///tmp/", "/a/", "b") == "file:///tmp/a/b"
+
+
+def test_fs_helpers_roundtrip(spark, tmp_path):
+    uri = join_uri(str(tmp_path), "x", "é.json")
+    fs_write_bytes(spark, uri, "ünïcode".encode())
+    assert fs_read_bytes(spark, uri).decode() == "ünïcode"
+    fs_copy(spark, uri, join_uri(str(tmp_path), "y", "copy.json"))
+    assert fs_exists(spark, join_uri(str(tmp_path), "y", "copy.json"))
+    assert sorted(u.rsplit("/", 1)[-1] for u in fs_list(spark, str(tmp_path), (".json",))) == ["copy.json", "é.json"]
+    assert not list(tmp_path.rglob("*._tmp_*")), "temporary files must be renamed away"
+    assert not list(tmp_path.rglob("*.crc")), "no checksum side files in the raw zone"
+    with pytest.raises(FileNotFoundError):
+        fs_read_bytes(spark, join_uri(str(tmp_path), "missing"))
+
+
+def test_write_table_replaces_and_read_table_checks(spark, tmp_path):
+    uri = str(tmp_path / "t")
+    assert write_table(spark.createDataFrame([(1, "a"), (2, "b")], "id long, s string"), uri) == 2
+    df = spark.createDataFrame([(3, "c")], "id long, s string")
+    assert write_table(df, uri) == 1
+    assert_df_equality(read_table(spark, uri), df)
+    with pytest.raises(ContractError, match="run prepare first"):
+        read_table(spark, str(tmp_path / "none"), hint="prepare")
+    (tmp_path / "t" / "_SUCCESS").unlink()
+    with pytest.raises(ContractError, match="incomplete"):
+        read_table(spark, uri)
+
+
+def test_stage_metrics_marks_failures(spark, tmp_path):
+    cfg = PipelineConfig.from_params(output_root=str(tmp_path), run_id="r1")
+    with pytest.raises(RuntimeError):
+        with stage_metrics(spark, cfg, "prepare") as m:
+            m.rows_in["films"] = 3
+            raise RuntimeError("disk full")
+    got = read_metrics(spark, cfg, "prepare")
+    assert got["status"] == "failed" and "disk full" in got["error"] and got["rows_in"] == {"films": 3}
+    assert json.loads((tmp_path / "metrics" / "r1" / "prepare.json").read_text())["duration_s"] >= 0

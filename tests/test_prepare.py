@@ -1,0 +1,143 @@
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+
+from capstone.core import PipelineConfig
+from capstone.prepare import (keep_latest, normalize_artist, normalize_title, parse_dump_chunk, parse_tmdb_movies,
+                              partial_date_error, partial_date_year, prepare_search_results, read_raw_text,
+                              split_artist_title)
+from capstone.prepare import run_step as prepare
+from capstone.validate import run_step as validate
+
+
+@pytest.mark.parametrize("title, key", [
+    # real titles from the sample's Discogs search results and dump, and TMDB
+    ("Vangelis = ヴァンゲリス* - Blade Runner (Soundtrack) = ブレードランナー・サウンドトラック", "blade runner"),
+    ("Hans Zimmer & Benjamin Wallfisch - Blade Runner 2049 (Original Motion Picture Soundtrack)", "blade runner 2049"),
+    ("Various - Music from the Motion Picture Soundtrack-Back To The Future", "back to the future"),
+    ("John Williams (4) - E.T. The Extra-Terrestrial Original Motion Picture Soundtrack", "e t the extra terrestrial"),
+    ("Thomas Newman - The Second Best Exotic Marigold Hotel (Original Motion Picture Soundtrack)",
+     "the second best exotic marigold hotel"),
+    ("Gordon Parks - Shaft's Big Score! - The Original Motion Picture Soundtrack", "shafts big score"),
+    ("John Debney - Iron Man 2 (Original Motion Picture Score)", "iron man 2"),
+    ("Hans Zimmer - The Dark Knight Rises (Original Motion Picture Soundtrack)", "the dark knight rises"),
+    ("Ennio Morricone - C'era Una Volta Il West (Colonna Sonora Originale)", "cera una volta il west"),
+    ("Michel Legrand - Les Demoiselles De Rochefort (Bande Originale Du Film)", "les demoiselles de rochefort"),
+    ("Ludovico Einaudi - Intouchables - Filmmusik", "intouchables"),
+    ("Joe Hisaishi - Spirited Away サウンドトラック", "spirited away"),
+    ("Howard Shore - The Two Towers (Deluxe Edition) [Remastered]", "the two towers"),
+])
+def test_normalize_title_real_titles(title, key):
+    assert normalize_title(split_artist_title(title)[1]) == key
+
+
+def test_sequels_and_subtitles_are_kept():
+    assert normalize_title("Iron Man") != normalize_title("Iron Man 2")
+    assert normalize_title("Star Wars: Episode IV - A New Hope") == "star wars episode iv a new hope"
+    assert normalize_title("Back to the Future Part II") == "back to the future part ii"
+
+
+def test_artist_keys():
+    assert normalize_artist("John Williams (4)") == "john williams"
+    assert normalize_artist("Vangelis = ヴァンゲリス*") == "vangelis"
+    assert normalize_artist(None) is None
+
+
+def test_partial_dates(spark):
+    df = spark.createDataFrame([("1999-03-00",), ("1999",), ("0",), ("",), ("19x9",)], "d string")
+    got = df.select(partial_date_year(F.col("d")).alias("y"), partial_date_error(F.col("d")).alias("e"))
+    expected = spark.createDataFrame([(1999, None), (1999, None), (None, None), (None, None), (None, "unparseable date '19x9'")],
+                                     "y int, e string")
+    assert_df_equality(got, expected, ignore_nullable=True)
+
+
+def test_keep_latest(spark):
+    df = spark.createDataFrame([(1, "old", 1, None), (1, "new", 2, None), (None, "a", 3, None), (2, "bad", 4, "x")],
+                               "id long, v string, ordinal long, _error string")
+    got = keep_latest(df, "id", [F.col("ordinal").desc()]).select("v")
+    assert sorted(r.v for r in got.collect()) == ["a", "bad", "new"]
+
+
+def test_parse_dump_chunk_faults():
+    ok = 'id="12" status="Accepted"><title>Heat</title><released>1995-12-00</released></release>\n'
+    rid, js, err = parse_dump_chunk(ok, "release")
+    assert (rid, err, json.loads(js)["title"]) == ("12", None, "Heat")
+    assert parse_dump_chunk('<?xml version="1.0"?>\n<releases>\n', "release") == (None, None, None)
+    assert parse_dump_chunk('id="13"><title>A <b>nested</title></release>', "release")[2].startswith("XMLSyntaxError")
+    assert "Char" in parse_dump_chunk('id="14"><title>\x01</title></release>', "release")[2]
+    assert parse_dump_chunk('id="15"><title>cut', "release")[0:2] == ("15", None)
+    assert "invalid literal" in parse_dump_chunk('id="x16"><title>t</title></release>', "release")[2]
+    master = parse_dump_chunk('id="7"><main_release>9</main_release><year>0</year><title>T</title></master>\n</masters>', "master")
+    assert json.loads(master[1])["main_release_id"] == 9
+
+
+def test_tmdb_lines(spark):
+    raw = spark.createDataFrame([('{"id":1,"title":"Amélie","release_date":"2001-04-25"}',), ("{broken",), (" ",)],
+                                "value string").selectExpr("value", "'f' source_file", "current_timestamp() ingested_at", "0L ordinal")
+    rows = sorted(parse_tmdb_movies(raw).collect(), key=lambda r: r.tmdb_id or 0)
+    assert len(rows) == 2, "blank lines are not records"
+    assert rows[0]._error.startswith("invalid JSON") and rows[0]._raw == "{broken"
+    assert (rows[1].tmdb_id, rows[1].release_year, rows[1].title_key, rows[1]._error) == (1, 2001, "amelie", None)
+
+
+def _write_faulty_raw_zone(root: Path):
+    "A small raw zone, generated for this test (not real data), with one fault of each kind next to good records."
+    (root / "tmdb/movies/a").mkdir(parents=True)
+    lines = ['{"id":1,"title":"Heat","release_date":"1995-12-15"}', '{"id":2,"title":"Bro', '{"title":"no id"}',
+             '{"id":3,"title":"X","release_date":"19x9"}', '{"id":1,"title":"Heat (older copy)","release_date":"1995-12-15"}']
+    (root / "tmdb/movies/a/part-0.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    (root / "tmdb/movies/b").mkdir()
+    (root / "tmdb/movies/b/part-1.jsonl").write_text('{"id":1,"title":"Heat","release_date":"1995-12-15","popularity":9.5}\n')
+    (root / "discogs/releases").mkdir(parents=True)
+    xml = ('<releases>\n<release id="10" status="Accepted"><title>Heat</title><genres><genre>Stage &amp; Screen</genre></genres>'
+           '<released>1995-00-00</released></release>\n<release id="11" status="Accepted"><title>Bad \x0b</title></release>\n'
+           '<release id="12" status="Accepted"><title>Bad year</title><released>19x5</released></release>\n'
+           '<release id="13" status="Accepted"><title>Cut off')
+    (root / "discogs/releases/discogs_20200101_releases.xml.gz").write_bytes(gzip.compress(xml.encode()))
+    (root / "discogs/masters").mkdir(parents=True)
+    (root / "discogs/masters/discogs_20200101_masters.xml").write_text(
+        '<masters>\n<master id="5"><main_release>10</main_release><title>Heat</title><year>1995</year></master>\n'
+        '<master id="6x"><title>Bad id</title></master>\n</masters>\n')
+    (root / "discogs/search/q").mkdir(parents=True)
+    (root / "discogs/search/q/ok.json").write_text(json.dumps({"pagination": {"page": 1, "urls": {}}, "results": [
+        {"id": 10, "master_id": 5, "type": "release", "title": "Elliot Goldenthal - Heat", "year": "1995"}]}))
+    (root / "discogs/search/q/broken.json").write_text('{"pagination": {"page": 1}, "results": [')
+
+
+def test_faulty_raw_zone_reconciles(spark, tmp_path):
+    _write_faulty_raw_zone(tmp_path / "raw")
+    cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="faults")
+    p = prepare(spark, cfg)
+    assert p["rows_in"] == {"films": 6, "releases": 4, "masters": 2, "search_results": 2}
+    assert p["figures"]["films_superseded_duplicates"] == 2
+    v = validate(spark, cfg)
+    for table in ("films", "releases", "masters", "search_results"):
+        assert v["rows_in"][table] == v["rows_out"][table] + v["rows_quarantined"][table]
+    assert v["rows_out"] == {"films": 1, "releases": 1, "masters": 1, "search_results": 1}
+    films = spark.read.parquet(cfg.silver("films")).collect()
+    assert films[0].popularity == 9.5, "the latest ingestion of id 1 wins"
+    q = {(r.table, r.record_id): r.reason for r in spark.read.parquet(*[cfg.quarantine(t) for t in
+                                                                        ("films", "releases", "masters", "search_results")]).collect()}
+    assert q[("films", "3")] == "unparseable date '19x9'"
+    assert q[("films", None)] in ("missing tmdb_id", "invalid JSON or values not matching the TMDB movie schema")
+    assert "Char" in q[("releases", "11")]
+    assert q[("releases", "12")] == "unparseable date '19x5'"
+    assert q[("releases", "13")].startswith("XMLSyntaxError")
+    assert "invalid literal" in q[("masters", "6x")]
+    assert q[("search_results", None)] == "invalid JSON or not a Discogs search response"
+
+
+def test_search_results_split_artist_and_query(spark, tmp_path):
+    body = {"pagination": {"page": 1, "urls": {"next": "https://api.discogs.com/database/search?q=Blade+Runner+soundtrack&page=2"}},
+            "results": [{"id": 2893347, "master_id": 12717, "type": "release", "year": "1994",
+                         "title": "Vangelis = ヴァンゲリス* - Blade Runner (Soundtrack) = ブレードランナー・サウンドトラック"},
+                        {"id": 12717, "master_id": 12717, "type": "master", "title": "Vangelis - Blade Runner"}]}
+    (tmp_path / "s.json").write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
+    rows = prepare_search_results(read_raw_text(spark, str(tmp_path), "*.json", whole_text=True)).orderBy("search_rank").collect()
+    assert [(r.artist_credit, r.title_key, r.discogs_release_id, r.discogs_master_id, r.search_query) for r in rows] == [
+        ("Vangelis = ヴァンゲリス*", "blade runner", 2893347, 12717, "Blade Runner soundtrack"),
+        ("Vangelis", "blade runner", None, 12717, "Blade Runner soundtrack")]
