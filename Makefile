@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check clean
+.PHONY: run test setup sync-check slides clean
 
 # The virtualenv, the package (editable, with its test tools) and a named Jupyter kernel for papermill and nbval.
 $(STAMP): settings.ini setup.py
@@ -39,7 +39,12 @@ test: sync-check
 	rm -f .coverage .coverage.*
 	$(BIN)/python -m pytest tests nbs --nbval -p no:cacheprovider \
 	  --junitxml=metrics/junit.xml \
-	  --cov=capstone --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80
+	  --cov=capstone --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80; \
+	status=$$?; $(BIN)/capstone test-summary || true; exit $$status
+
+# The testing-summary deck from the latest run under data/out and the latest test reports under metrics/.
+slides: setup
+	$(BIN)/capstone slides
 
 clean:
 	rm -rf data/out metrics .coverage .coverage.* runs_local

@@ -29,14 +29,14 @@ def spark():
 
 @pytest.fixture(scope="session")
 def sample_run(spark, tmp_path_factory):
-    "All five stages run in-process on the bundled sample; returns (cfg, metrics by stage)."
-    from capstone import extract_discogs, extract_tmdb, match, prepare, validate
+    "All six stages run in-process on the bundled sample; returns (cfg, metrics by stage)."
+    from capstone import extract_discogs, extract_tmdb, match, prepare, report, validate
     from capstone.core import PipelineConfig
     out = tmp_path_factory.mktemp("sample_run")
     cfg = PipelineConfig.from_params(project_root=str(ROOT), raw_root=str(out / "raw"), output_root=str(out),
                                      run_id="test-sample", shuffle_partitions=2)
     metrics = {}
-    for mod in (extract_tmdb, extract_discogs, prepare, validate, match):
+    for mod in (extract_tmdb, extract_discogs, prepare, validate, match, report):
         m = mod.run_step(spark, cfg) if mod not in (extract_tmdb, extract_discogs) else mod.run_step(spark, cfg, progress=False)
         metrics[m["stage"]] = m
     return cfg, metrics

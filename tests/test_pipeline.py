@@ -1,4 +1,4 @@
-"The five stages on the bundled real sample, in-process (so coverage sees them, Spark workers included)."
+"The five stages and the report on the bundled real sample, in-process (so coverage sees them, Spark workers included)."
 import json
 
 from capstone.core import read_metrics
@@ -6,7 +6,7 @@ from capstone.core import read_metrics
 
 def test_every_stage_succeeds_and_reconciles(sample_run, spark):
     cfg, metrics = sample_run
-    assert [m["status"] for m in metrics.values()] == ["succeeded"] * 5
+    assert [m["status"] for m in metrics.values()] == ["succeeded"] * 6
     v = metrics["validate"]
     for table, n in v["rows_in"].items():
         assert n == v["rows_out"][table] + v["rows_quarantined"][table]

@@ -37,12 +37,13 @@ def test_full_run_links_blade_runner_to_vangelis(full_run):
 def test_full_run_leaves_rendered_notebooks_and_metrics(full_run):
     out, proc = full_run
     run_dir = out / "runs" / "e2e-1"
-    for nb in ("01_extract_tmdb", "02_extract_discogs", "03_prepare", "04_validate", "05_match"):
+    for nb in ("01_extract_tmdb", "02_extract_discogs", "03_prepare", "04_validate", "05_match", "06_report"):
         assert (run_dir / f"{nb}.ipynb").exists() and (run_dir / f"{nb}.html").exists()
         stage = nb[3:]
         m = json.loads((out / "metrics" / "e2e-1" / f"{stage}.json").read_text())
         assert m["run_id"] == "e2e-1" and m["status"] == "succeeded"
-    assert "05_match.html" in (run_dir / "index.html").read_text()
+    assert "06_report.html" in (run_dir / "index.html").read_text()
+    assert (out / "reports" / "e2e-1" / "question_soundtrack_genres.png").exists()
     assert "index.html" in proc.stdout
 
 
@@ -69,3 +70,11 @@ def test_bad_parameter_is_refused_before_running(tmp_path):
     proc = run("run", "-p", "raw_rot=x", "-p", f"output_root={tmp_path}")
     assert proc.returncode == 2 and "raw_rot" in proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_evaluate_command_reads_the_gold_table(full_run):
+    out, _ = full_run
+    proc = run("evaluate", "--labels", "data/labels/dev_labels.csv", "-p", f"output_root={out}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    ev = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert ev["labelled_positive_pairs"] == 13 and ev["auto"]["tp"] + ev["auto"]["fn"] == 13
