@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check slides clean
+.PHONY: run test setup sync-check slides bench-ingest clean
 
 # The virtualenv, the package (editable, with its test tools) and a named Jupyter kernel for papermill and nbval.
 $(STAMP): settings.ini setup.py
@@ -41,6 +41,11 @@ test: sync-check
 	  --junitxml=metrics/junit.xml \
 	  --cov=capstone --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80; \
 	status=$$?; $(BIN)/capstone test-summary || true; exit $$status
+
+# Dump ingestion against a single-process lxml iterparse baseline, on generated dumps of SIZES releases.
+SIZES ?= 250000,1000000
+bench-ingest: setup
+	$(BIN)/capstone bench-ingest --sizes $(SIZES)
 
 # The testing-summary deck from the latest run under data/out and the latest test reports under metrics/.
 slides: setup

@@ -1,0 +1,80 @@
+"Discogs dump ingestion on the real dump slices, the soundtrack view's rules on real records, and re-ingestion."
+import gzip
+import shutil
+
+import pytest
+from pyspark.sql import functions as F
+
+from capstone.core import PipelineConfig
+from capstone.prepare import run_step as prepare
+
+from conftest import ROOT
+
+DUMP = ROOT / "data/sample/dump"
+
+
+def one(df, cond):
+    rows = df.where(cond).collect()
+    assert len(rows) == 1, f"{cond}: {len(rows)} rows"
+    return rows[0]
+
+
+def test_real_values_from_the_dump_slices(sample_run, spark):
+    cfg, _ = sample_run
+    masters = spark.read.parquet(cfg.silver("masters"))
+    releases = spark.read.parquet(cfg.silver("releases"))
+    heat = one(masters, "discogs_master_id = 129714")
+    assert (heat.title, heat.year, "Stage & Screen" in heat.genres, "Score" in heat.styles) == \
+        ("Heat (Music From The Motion Picture)", 1995, True, True)
+    assert one(masters, "discogs_master_id = 517026").year is None, "a master year of 0 means unknown"
+    no_date = one(releases, "discogs_release_id = 1586316")
+    assert (no_date.released, no_date.release_year, no_date.title) == (None, None, "Open Your Heart")
+    knockin = one(releases, "discogs_release_id = 6")
+    assert ("Alexi Delano", "Recorded By, Written-By") in {(a.name, a.role) for a in knockin.extraartists}
+    first = one(releases, "discogs_release_id = 4")
+    assert (first.discogs_master_id, first.is_main_release, first.released, first.country) == (104980, False, "1999-11-02", "US")
+    assert [(t.position, t.title, t.duration) for t in first.tracklist][0] == ("1", "Moving Cities", "6:24")
+    assert first.labels[0].catno == "9 47555-2" and first.formats[0].name == "CD"
+
+
+def test_every_record_of_the_slices_is_accounted_for(sample_run):
+    _, metrics = sample_run
+    raw = {"releases": gzip.decompress((DUMP / "discogs_20200806_releases.xml.gz").read_bytes()).count(b"<release "),
+           "masters": gzip.decompress((DUMP / "discogs_20200806_masters.xml.gz").read_bytes()).count(b"<master ")}
+    for table in ("releases", "masters"):
+        assert metrics["prepare"]["rows_in"][table] == raw[table]
+        v = metrics["validate"]
+        assert v["rows_out"][table] + v["rows_quarantined"][table] == raw[table]
+
+
+@pytest.mark.parametrize("candidate_id, is_candidate, not_film", [
+    ("m1033347", True, False),   # The Second Best Exotic Marigold Hotel: a film score
+    ("m129714", True, False),    # Heat: a film soundtrack
+    ("m1033283", True, True),    # Diddy Kong Racing: video-game music (Chiptune, Soundtrack)
+    ("m1162081", True, True),    # FAB - Music From The TV Shows By Barry Gray: TV themes
+    ("m910735", True, True),     # El Barberillo De Lavapies: a zarzuela, a stage work
+    ("m937448", False, False),   # Frank Sinatra swing compilation: no soundtrack evidence at all
+])
+def test_soundtrack_view_rules_on_real_records(sample_run, spark, candidate_id, is_candidate, not_film):
+    cfg, _ = sample_run
+    items = spark.read.parquet(cfg.silver("discogs_items"))
+    row = one(items, F.col("candidate_id") == candidate_id)
+    assert (row.is_soundtrack_candidate, row.not_film) == (is_candidate, not_film)
+    in_view = spark.read.parquet(cfg.silver("soundtrack_candidates")).where(F.col("candidate_id") == candidate_id).count()
+    assert in_view == int(is_candidate)
+
+
+def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
+    raw = tmp_path / "raw" / "discogs" / "releases"
+    raw.mkdir(parents=True)
+    shutil.copy(DUMP / "discogs_20200806_releases.xml.gz", raw)
+    cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="reingest")
+    first = prepare(spark, cfg)
+    again = prepare(spark, cfg)
+    assert first["rows_out"]["releases"] == again["rows_out"]["releases"] == 602
+    newer = b'<releases>\n<release id="4" status="Accepted"><title>Moving Cities (newer dump)</title></release>\n</releases>\n'
+    (raw / "discogs_20210101_releases.xml.gz").write_bytes(gzip.compress(newer))
+    m = prepare(spark, cfg)
+    assert (m["rows_in"]["releases"], m["rows_out"]["releases"], m["figures"]["releases_superseded_duplicates"]) == (603, 602, 1)
+    staged = spark.read.parquet(cfg.staging("releases"))
+    assert one(staged, "discogs_release_id = 4").title == "Moving Cities (newer dump)"
