@@ -53,7 +53,9 @@ def test_every_record_of_the_slices_is_accounted_for(sample_run):
     ("m1033283", True, True),    # Diddy Kong Racing: video-game music (Chiptune, Soundtrack)
     ("m1162081", True, True),    # FAB - Music From The TV Shows By Barry Gray: TV themes
     ("m910735", True, True),     # El Barberillo De Lavapies: a zarzuela, a stage work
-    ("m937448", False, False),   # Frank Sinatra swing compilation: no soundtrack evidence at all
+    ("m937448", True, False),    # Frank Sinatra swing compilation: Discogs files it under Stage & Screen, so it is a
+                                 # candidate; no film matches it, and matching (not the view) must leave it unlinked
+    ("m104980", False, False),   # Faze Action - Moving Cities: house music, no soundtrack evidence at all
 ])
 def test_soundtrack_view_rules_on_real_records(sample_run, spark, candidate_id, is_candidate, not_film):
     cfg, _ = sample_run
@@ -62,6 +64,12 @@ def test_soundtrack_view_rules_on_real_records(sample_run, spark, candidate_id, 
     assert (row.is_soundtrack_candidate, row.not_film) == (is_candidate, not_film)
     in_view = spark.read.parquet(cfg.silver("soundtrack_candidates")).where(F.col("candidate_id") == candidate_id).count()
     assert in_view == int(is_candidate)
+
+
+def test_sinatra_compilation_stays_unlinked(sample_run, spark):
+    cfg, _ = sample_run
+    links = spark.read.parquet(cfg.gold("film_soundtrack_links")).where("discogs_master_id = 937448")
+    assert links.count() == 0
 
 
 def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):

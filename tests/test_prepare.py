@@ -64,15 +64,15 @@ def test_keep_latest(spark):
 
 def test_parse_dump_chunk_faults():
     ok = 'id="12" status="Accepted"><title>Heat</title><released>1995-12-00</released></release>\n'
-    rid, js, err = parse_dump_chunk(ok, "release")
-    assert (rid, err, json.loads(js)["title"]) == ("12", None, "Heat")
+    rid, rec, err = parse_dump_chunk(ok, "release")
+    assert (rid, err, rec["title"], rec["released"]) == ("12", None, "Heat", "1995-12-00")
     assert parse_dump_chunk('<?xml version="1.0"?>\n<releases>\n', "release") == (None, None, None)
     assert parse_dump_chunk('id="13"><title>A <b>nested</title></release>', "release")[2].startswith("XMLSyntaxError")
     assert "Char" in parse_dump_chunk('id="14"><title>\x01</title></release>', "release")[2]
     assert parse_dump_chunk('id="15"><title>cut', "release")[0:2] == ("15", None)
     assert "invalid literal" in parse_dump_chunk('id="x16"><title>t</title></release>', "release")[2]
     master = parse_dump_chunk('id="7"><main_release>9</main_release><year>0</year><title>T</title></master>\n</masters>', "master")
-    assert json.loads(master[1])["main_release_id"] == 9
+    assert (master[1]["main_release_id"], master[1]["year"]) == (9, "0")
 
 
 def test_tmdb_lines(spark):

@@ -1,0 +1,30 @@
+"The ingestion benchmark's parts, on a small generated dump (generated data, labelled as such in its JSON)."
+import json
+import os
+
+from capstone.bench_ingest import FAULTS, baseline_iterparse, bench, broken, generate_dump, sample_records
+
+from conftest import ROOT
+
+SOURCE = str(ROOT / "data/sample/dump/discogs_20200806_releases.xml.gz")
+
+
+def test_generated_dump_is_labelled_and_has_known_faults(tmp_path):
+    out = str(tmp_path / "generated-discogs_20990101_releases.xml.gz")
+    desc = generate_dump(out, 1300, sample_records(SOURCE), bad_every=300)
+    assert json.loads(open(out + ".generated.json").read())["generated"] is True
+    assert desc["records"] == 1300 and desc["faults"] == {"control_char": 1, "broken_nesting": 1, "bad_id": 1, "truncated": 1}
+    base = baseline_iterparse(out)
+    assert base["parsed"] + base["failed"] <= 1300 and base["seconds"] > 0
+
+
+def test_each_fault_breaks_the_record():
+    rec = '<release id="5" status="Accepted"><title>Heat</title></release>'
+    assert {f: broken(rec, f) != rec for f in FAULTS} == dict.fromkeys(FAULTS, True)
+
+
+def test_bench_reconciles(spark, tmp_path):
+    rows = bench(spark, [1500], SOURCE, bad_every=500, work_dir=str(tmp_path))
+    assert rows[0]["reconciles"] and rows[0]["parsed"] == 1497 and rows[0]["quarantined"] == 3
+    assert rows[0]["jvm_peak_rss_mb"] > 0 and rows[0]["python_driver_peak_rss_mb"] > 0
+    assert not os.path.exists(tmp_path), "the generated files are removed after the run"
