@@ -67,7 +67,8 @@ def test_deck_shows_the_run_figures(sample_run, spark, reports_dir, tmp_path):
     assert "88.5%" in text(2) and "fault injection" in text(2)
     rows = stage_table(run_metrics)
     films = rows[(rows.stage == "validate") & (rows.table == "films")].iloc[0]
-    assert str(films.rows_in) in text(3) and str(films.rows_out) in text(3)
+    assert f"\n{int(films.rows_in)}\n" in text(3) and f"\n{int(films.rows_out)}\n" in text(3)
+    assert "nan" not in text(3)
     ev = run_metrics["match"]["figures"]["evaluation"]
     assert f"precision {ev['auto']['precision']:.3f}" in text(4) and f"(tp {ev['auto']['tp']}," in text(4)
     assert any(sh.shape_type == 13 for sh in prs.slides[4].shapes), "the PR curve picture is on the quality slide"
