@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 from pptx import Presentation
 
-from capstone.report import load_metrics, stage_table
+from capstone.report import load_metrics
 from capstone.slides import build_deck, case_kind, read_test_reports, summary_line
 
 from conftest import ROOT
@@ -65,10 +65,10 @@ def test_deck_shows_the_run_figures(sample_run, spark, reports_dir, tmp_path):
         return "\n".join(parts)
     assert cfg.run_id in text(0)
     assert "88.5%" in text(2) and "fault injection" in text(2)
-    rows = stage_table(run_metrics)
-    films = rows[(rows.stage == "validate") & (rows.table == "films")].iloc[0]
-    assert f"\n{int(films.rows_in)}\n" in text(3) and f"\n{int(films.rows_out)}\n" in text(3)
-    assert "nan" not in text(3)
+    v = run_metrics["validate"]
+    assert f"\n{sum(v['rows_in'].values())}\n" in text(3) and f"\n{sum(v['rows_out'].values())}\n" in text(3)
+    assert f"\n{v['duration_s']}" in text(3) and "nan" not in text(3)
+    assert len(prs.slides[3].shapes[1].table.rows) == len(run_metrics) + 1, "one row per stage"
     ev = run_metrics["match"]["figures"]["evaluation"]
     assert f"precision {ev['auto']['precision']:.3f}" in text(4) and f"(tp {ev['auto']['tp']}," in text(4)
     assert any(sh.shape_type == 13 for sh in prs.slides[4].shapes), "the PR curve picture is on the quality slide"
