@@ -177,3 +177,9 @@ def test_evaluate_links(spark):
     assert ev["auto"]["unlabelled_links"] == 1
     assert (ev["auto_review"]["tp"], ev["auto_review"]["fp"], ev["auto_review"]["fn"]) == (1, 2, 1)
     assert ev["auto_review"]["precision"] == pytest.approx(1 / 3)
+    scored = spark.createDataFrame([(11, "m30", 0.3, "reject", None)],
+                                   "tmdb_id long, candidate_id string, score double, band string, lost_to long")
+    fn = evaluate_links(links, labels, scored=scored)["false_negatives"]
+    assert [(r["tmdb_id"], r["why"]) for r in fn] == [(11, "scored 0.3, band reject")]
+    fn = evaluate_links(links, labels, scored=scored.limit(0))["false_negatives"]
+    assert fn[0]["why"].startswith("not a candidate pair")
