@@ -2,7 +2,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from capstone.core import ContractError
-from capstone.validate import FILMS_SCHEMA, SCHEMAS, split_valid, with_reasons
+from capstone.validate import FILMS_SCHEMA, SCHEMAS, split_valid
 
 
 def _staged_films(spark, rows):
