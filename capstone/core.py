@@ -22,10 +22,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 # %% auto #0
-__all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri',
-           'new_run_id', 'ConfigError', 'PipelineConfig', 'get_spark', 'fs_exists', 'fs_delete', 'fs_write_bytes',
-           'fs_read_bytes', 'fs_list', 'fs_sizes', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table',
-           'read_table', 'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
+__all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'SECRET_KEYS', 'has_scheme', 'join_uri', 'find_project_root',
+           'resolve_uri', 'new_run_id', 'ConfigError', 'PipelineConfig', 'widget_params', 'notebook_config',
+           'get_secret', 'get_spark', 'check_storage', 'fs_exists', 'fs_delete', 'fs_write_bytes', 'fs_read_bytes',
+           'fs_list', 'fs_sizes', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table', 'read_table',
+           'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
 
 # %% ../nbs/00_core.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -78,7 +79,7 @@ CHOICES = {
     "tmdb_source": ("replay", "api"),
     "discogs_source": ("replay", "api", "dump"),
 }
-PATH_FIELDS = ("raw_root", "output_root", "snapshot_root", "tmdb_ids_file",
+PATH_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root", "snapshot_root", "tmdb_ids_file",
                "discogs_releases_dump", "discogs_masters_dump", "labels_path")
 
 
@@ -87,6 +88,8 @@ class PipelineConfig:
     "Every parameter of the pipeline; notebooks, widgets, the CLI and tests all build it with `from_params`."
     raw_root: str = "data/out/raw"
     output_root: str = "data/out"
+    gold_root: str = ""      # empty: <output_root>/gold; on Azure, the gold container
+    metrics_root: str = ""   # empty: <output_root>/metrics; on Azure, the metrics container
     run_id: str = ""
     snapshot_root: str = "data/sample/snapshots"
     tmdb_source: str = "replay"
@@ -102,6 +105,7 @@ class PipelineConfig:
     review_threshold: float = 0.5
     min_group_size: int = 10
     shuffle_partitions: int = 8
+    secret_scope: str = ""
 
     @classmethod
     def from_params(cls, project_root: str | None = None, **params) -> "PipelineConfig":
@@ -119,6 +123,8 @@ class PipelineConfig:
                 values[name] = resolve_uri(values[name], root)
             else:
                 values[name] = resolve_uri(getattr(cls, name), root)
+        for name, folder in (("gold_root", "gold"), ("metrics_root", "metrics")):
+            values[name] = values[name] or join_uri(values["output_root"], folder)
         values["run_id"] = values.get("run_id") or new_run_id()
         cfg = cls(**values)
         cfg.check()
@@ -141,8 +147,9 @@ class PipelineConfig:
     def staging(self, table: str) -> str: return join_uri(self.output_root, "staging", table)
     def silver(self, table: str) -> str: return join_uri(self.output_root, "silver", table)
     def quarantine(self, table: str) -> str: return join_uri(self.output_root, "quarantine", table)
-    def gold(self, table: str) -> str: return join_uri(self.output_root, "gold", table)
-    def metrics_path(self, stage: str) -> str: return join_uri(self.output_root, "metrics", self.run_id, f"{stage}.json")
+    def gold(self, table: str) -> str: return join_uri(self.gold_root, table)
+    def metrics_dir(self) -> str: return join_uri(self.metrics_root, self.run_id)
+    def metrics_path(self, stage: str) -> str: return join_uri(self.metrics_dir(), f"{stage}.json")
     def params(self) -> dict: return asdict(self)
 
 
@@ -159,12 +166,46 @@ def _coerce(name: str, value, kind: type):
     except ValueError:
         raise ConfigError(f"{name}={value!r}: expected {kind.__name__}") from None
 
+# %% ../nbs/00_core.ipynb #7ce5c698
+def widget_params(defaults: dict, dbutils=None) -> dict:
+    "The notebook's parameter values: its widgets on Databricks (declared with `defaults`), else `defaults` as given."
+    if dbutils is None:
+        return dict(defaults)
+    values = {}
+    for name, default in defaults.items():
+        dbutils.widgets.text(name, "" if default is None else str(default))
+        values[name] = dbutils.widgets.get(name)
+    return values
+
+
+def notebook_config(defaults: dict, dbutils=None, project_root: str | None = None) -> PipelineConfig:
+    "The one config of a notebook run, from its `parameters` cell or its widgets."
+    return PipelineConfig.from_params(project_root=project_root, **widget_params(defaults, dbutils))
+
+
+SECRET_KEYS = {"TMDB_READ_TOKEN": "tmdb-read-token", "TMDB_API_KEY": "tmdb-api-key", "DISCOGS_TOKEN": "discogs-token"}
+
+
+def get_secret(name: str, cfg: PipelineConfig, dbutils=None) -> str | None:
+    "Credential `name` from the secret scope `cfg.secret_scope` when set, else from the environment; None if absent."
+    if name not in SECRET_KEYS:
+        raise KeyError(f"{name}: not a credential of this pipeline ({sorted(SECRET_KEYS)})")
+    if not cfg.secret_scope:
+        return os.environ.get(name) or None
+    if dbutils is None:
+        raise ConfigError(f"secret_scope={cfg.secret_scope!r} needs Databricks (dbutils); "
+                          f"outside Databricks leave secret_scope empty and set {name} in the environment")
+    key = SECRET_KEYS[name]
+    if key not in {s.key for s in dbutils.secrets.list(cfg.secret_scope)}:
+        return None
+    return dbutils.secrets.get(scope=cfg.secret_scope, key=key) or None
+
 # %% ../nbs/00_core.ipynb #da18fbd6
 def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
     "The active Spark session, or a local one configured for this pipeline."
     active = SparkSession.getActiveSession()
     if active is not None:
-        return active
+        return check_storage(active, cfg) if cfg else active
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     partitions = cfg.shuffle_partitions if cfg else PipelineConfig.shuffle_partitions
@@ -178,6 +219,24 @@ def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> 
              .config("spark.driver.memory", "4g")
              .getOrCreate())
     spark.sparkContext.setLogLevel("ERROR")
+    return check_storage(spark, cfg) if cfg else spark
+
+
+def check_storage(spark: SparkSession, cfg: PipelineConfig) -> SparkSession:
+    "Fail at once, naming the parameter, when a path's scheme (e.g. `abfss://`) has no Hadoop FileSystem in this Spark."
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    for name in PATH_FIELDS:
+        uri = getattr(cfg, name)
+        if not has_scheme(uri):
+            continue
+        scheme = uri.partition(":")[0].lower()
+        try:
+            jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, conf)
+        except Exception:
+            hint = (" abfss:// needs the hadoop-azure connector and storage credentials, which a Databricks cluster has;"
+                    " run this on Databricks or give a local path") if scheme.startswith(("abfs", "wasb")) else ""
+            raise ConfigError(f"{name}={uri!r}: this Spark has no FileSystem for '{scheme}://'.{hint}") from None
     return spark
 
 # %% ../nbs/00_core.ipynb #bfc484b1

@@ -55,7 +55,7 @@ def land_search_replay(spark: SparkSession, cfg: PipelineConfig, progress: bool 
     return len(src), results
 
 # %% ../nbs/02_extract_discogs.ipynb #53c16122
-def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True) -> dict:
+def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True, dbutils=None) -> dict:
     "Land Discogs search responses and dump files into the raw zone; returns the stage metrics."
     with stage_metrics(spark, cfg, "extract_discogs") as m:
         if cfg.discogs_source == "api":

@@ -16,7 +16,7 @@ from requests.adapters import HTTPAdapter
 from tqdm.auto import tqdm
 from urllib3.util.retry import Retry
 
-from .core import (ConfigError, PipelineConfig, fs_delete, fs_list, fs_read_bytes, fs_write_bytes,
+from .core import (ConfigError, PipelineConfig, fs_delete, fs_list, fs_read_bytes, fs_write_bytes, get_secret,
                            get_spark, gunzip_if_needed, join_uri, stage_metrics)
 
 # %% auto #0
@@ -109,11 +109,11 @@ class LiveTmdb:
         return r.status_code, r.content
 
 
-def make_client(spark: SparkSession, cfg: PipelineConfig):
-    "The TMDB client for `cfg.tmdb_source`; live credentials come from the environment, never from parameters."
+def make_client(spark: SparkSession, cfg: PipelineConfig, dbutils=None):
+    "The TMDB client for `cfg.tmdb_source`; live credentials come from the secret scope or the environment, never parameters."
     if cfg.tmdb_source == "replay":
         return ReplayTmdb(spark, cfg.snapshot_root)
-    session = tmdb_session(os.environ.get("TMDB_READ_TOKEN"), os.environ.get("TMDB_API_KEY"))
+    session = tmdb_session(get_secret("TMDB_READ_TOKEN", cfg, dbutils), get_secret("TMDB_API_KEY", cfg, dbutils))
     return LiveTmdb(cfg.tmdb_base_url, session)
 
 # %% ../nbs/01_extract_tmdb.ipynb #5df9400a
@@ -155,13 +155,13 @@ def land_lines(spark: SparkSession, folder: str, lines: Iterable[str], prefix: s
     return written
 
 # %% ../nbs/01_extract_tmdb.ipynb #c54a3c53
-def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True) -> dict:
+def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True, dbutils=None) -> dict:
     "Land TMDB film bodies for every id of `tmdb_ids_file` into the raw zone; returns the stage metrics."
     with stage_metrics(spark, cfg, "extract_tmdb") as m:
         ids, bad_lines = read_movie_ids(spark, cfg.tmdb_ids_file)
         if cfg.tmdb_max_films:
             ids = ids[:cfg.tmdb_max_films]
-        client = make_client(spark, cfg)
+        client = make_client(spark, cfg, dbutils)
         folder = landing_dir(cfg)
         if cfg.tmdb_source == "replay":
             fs_delete(spark, folder)

@@ -23,17 +23,17 @@ __all__ = ['NO_SOUNDTRACK', 'latest_run_id', 'load_metrics', 'reports_dir', 'sav
            'stage_table', 'duration_table', 'pipeline_section', 'quarantine_summary', 'input_files', 'run_step']
 
 # %% ../nbs/06_report.ipynb #6a5d6cd8
-def latest_run_id(spark: SparkSession, output_root: str, complete: bool = False) -> str:
-    "The largest run id under `metrics/` whose match stage succeeded (with `complete`: every pipeline stage)."
+def latest_run_id(spark: SparkSession, metrics_root: str, complete: bool = False) -> str:
+    "The largest run id under `metrics_root` whose match stage succeeded (with `complete`: every pipeline stage)."
     done = {}
-    for uri in fs_list(spark, join_uri(output_root, "metrics"), (".json",)):
+    for uri in fs_list(spark, metrics_root, (".json",)):
         m = json.loads(fs_read_bytes(spark, uri))
         if m.get("status") == "succeeded" and m.get("run_id"):
             done.setdefault(m["run_id"], set()).add(m.get("stage"))
     needed = set(STAGES) - {"report"} if complete else {"match"}
     runs = [r for r, stages in done.items() if needed <= stages]
     if not runs:
-        raise FileNotFoundError(f"no finished run under {join_uri(output_root, 'metrics')}: run the pipeline first")
+        raise FileNotFoundError(f"no finished run under {metrics_root}: run the pipeline first")
     return max(runs)
 
 

@@ -130,7 +130,7 @@ def run_pipeline(steps: list[str], params: dict, project_root: str | None = None
         if code:
             print(f"capstone run FAILED: {res['error']}", file=sys.stderr, flush=True)
             break
-    Path(out_dir, "index.html").write_text(index_html(cfg.run_id, results, join_uri(cfg.output_root, "metrics", cfg.run_id)),
+    Path(out_dir, "index.html").write_text(index_html(cfg.run_id, results, cfg.metrics_dir()),
                                            encoding="utf-8")
     Path(out_dir, "run.json").write_text(json.dumps({"run_id": cfg.run_id, "steps": results, "params": routed,
                                                       "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()}, indent=2))
@@ -198,9 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"capstone: {e}", file=sys.stderr)
         return 2
-    cfg = PipelineConfig.from_params(**{k: v for k, v in params.items() if k in ("output_root", "run_id")})
+    cfg = PipelineConfig.from_params(**{k: v for k, v in params.items() if k in ("output_root", "gold_root", "metrics_root", "run_id")})
     print(f"run {'failed' if code else 'finished'}: {out_dir}/index.html")
     if not code:
         print(f"gold:    {cfg.gold('film_soundtrack_links')}  {cfg.gold('films_enriched')}")
-        print(f"metrics: {join_uri(cfg.output_root, 'metrics', Path(out_dir).name)}")
+        print(f"metrics: {join_uri(cfg.metrics_root, Path(out_dir).name)}")
     return code

@@ -219,9 +219,9 @@ def make_slides(output_root: str, metrics_dir: str = "metrics", limits_path: str
     spark = get_spark(cfg0)
     if not run_id:
         try:  # prefer the latest run in which every stage ran, over a notebook run on its own
-            run_id = latest_run_id(spark, cfg0.output_root, complete=True)
+            run_id = latest_run_id(spark, cfg0.metrics_root, complete=True)
         except FileNotFoundError:
-            run_id = latest_run_id(spark, cfg0.output_root)
+            run_id = latest_run_id(spark, cfg0.metrics_root)
     cfg = PipelineConfig.from_params(output_root=output_root, run_id=run_id)
     run_metrics = load_metrics(spark, cfg)
     shown = build_deck(run_metrics, read_test_reports(metrics_dir), limits_path, out_path)
