@@ -4,8 +4,8 @@ import pytest
 from chispa import assert_df_equality
 
 from capstone.core import (ConfigError, ContractError, PipelineConfig, fs_copy, fs_exists, fs_list, fs_read_bytes,
-                           fs_write_bytes, has_scheme, join_uri, read_metrics, read_table, resolve_uri, stage_metrics,
-                           write_table)
+                           fs_write_bytes, get_secret, get_spark, has_scheme, join_uri, read_metrics, read_table,
+                           resolve_uri, stage_metrics, write_table)
 
 
 def test_config_coerces_widget_strings():
@@ -36,6 +36,31 @@ def test_uris_are_not_paths():
     assert has_scheme(root) and not has_scheme("/tmp/x") and not has_scheme("C:/x")
     assert resolve_uri("data/x", "/repo") == "/repo/data/x" and resolve_uri("/abs", "/repo") == "/abs"
     assert join_uri("file:///tmp/", "/a/", "b") == "file:///tmp/a/b"
+
+
+def test_gold_and_metrics_can_live_in_their_own_containers():
+    lake = "abfss://{}@acct.dfs.core.windows.net/prod"
+    cfg = PipelineConfig.from_params(output_root=lake.format("silver"), gold_root=lake.format("gold"),
+                                     metrics_root=lake.format("metrics"), run_id="r7")
+    assert cfg.silver("films") == lake.format("silver") + "/silver/films"
+    assert cfg.gold("films_enriched") == lake.format("gold") + "/films_enriched"
+    assert cfg.metrics_path("match") == lake.format("metrics") + "/r7/match.json"
+
+
+def test_abfss_without_the_connector_fails_before_any_work(spark):
+    cfg = PipelineConfig.from_params(raw_root="abfss://raw@acct.dfs.core.windows.net/x", run_id="r1")
+    with pytest.raises(ConfigError, match=r"raw_root=.*no FileSystem for 'abfss://'.*Databricks"):
+        get_spark(cfg)
+
+
+def test_secrets_come_from_the_environment_without_a_scope(monkeypatch):
+    cfg = PipelineConfig.from_params(run_id="r1")
+    monkeypatch.setenv("DISCOGS_TOKEN", "tok")
+    monkeypatch.delenv("TMDB_API_KEY", raising=False)
+    assert get_secret("DISCOGS_TOKEN", cfg) == "tok"
+    assert get_secret("TMDB_API_KEY", cfg) is None
+    with pytest.raises(KeyError, match="not a credential"):
+        get_secret("AWS_SECRET", cfg)
 
 
 def test_fs_helpers_roundtrip(spark, tmp_path):
