@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import inspect
 import json
 import os
 import posixpath
@@ -24,9 +25,9 @@ from pyspark.sql import types as T
 # %% auto #0
 __all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'SECRET_KEYS', 'has_scheme', 'join_uri', 'find_project_root',
            'resolve_uri', 'new_run_id', 'ConfigError', 'PipelineConfig', 'widget_params', 'notebook_config',
-           'get_secret', 'get_spark', 'check_storage', 'fs_exists', 'fs_delete', 'fs_write_bytes', 'fs_read_bytes',
-           'fs_list', 'fs_sizes', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table', 'read_table',
-           'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
+           'get_secret', 'get_spark', 'check_storage', 'arrow_schema', 'fs_exists', 'fs_delete', 'fs_write_bytes',
+           'fs_read_bytes', 'fs_list', 'fs_sizes', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table',
+           'read_table', 'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
 
 # %% ../nbs/00_core.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -238,6 +239,14 @@ def check_storage(spark: SparkSession, cfg: PipelineConfig) -> SparkSession:
                     " run this on Databricks or give a local path") if scheme.startswith(("abfs", "wasb")) else ""
             raise ConfigError(f"{name}={uri!r}: this Spark has no FileSystem for '{scheme}://'.{hint}") from None
     return spark
+
+# %% ../nbs/00_core.ipynb #c764f252
+def arrow_schema(schema: T.StructType):
+    "The Arrow schema of a Spark schema, timestamps in UTC, on PySpark 3.5 and 4 alike."
+    from pyspark.sql.pandas.types import to_arrow_schema
+    if "timezone" in inspect.signature(to_arrow_schema).parameters:  # PySpark 4
+        return to_arrow_schema(schema, timezone="UTC")
+    return to_arrow_schema(schema)
 
 # %% ../nbs/00_core.ipynb #bfc484b1
 def _fs_path(spark: SparkSession, uri: str):

@@ -15,7 +15,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .core import PipelineConfig, fs_list, get_spark, stage_metrics, write_table
+from .core import PipelineConfig, arrow_schema, fs_list, get_spark, stage_metrics, write_table
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'TMDB_MOVIE_SCHEMA', 'COMPOSER_JOBS', 'RECORDS',
@@ -301,8 +301,7 @@ def parsed_schema(record_schema: T.StructType) -> T.StructType:
 
 def _arrow_parser(kind: str, record_schema: T.StructType):
     "A `mapInArrow` function: chunks in, typed records out as Arrow structs (no JSON round trip)."
-    from pyspark.sql.pandas.types import to_arrow_schema
-    target = to_arrow_schema(parsed_schema(record_schema))
+    target = arrow_schema(parsed_schema(record_schema))
 
     def parse(batches):
         import pyarrow as pa
