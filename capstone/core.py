@@ -77,8 +77,8 @@ class ConfigError(ValueError):
 
 
 CHOICES = {
-    "tmdb_source": ("replay", "api"),
-    "discogs_source": ("replay", "api", "dump"),
+    "tmdb_source": ("replay", "api", "record"),
+    "discogs_source": ("replay", "api", "record", "dump"),
 }
 PATH_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root", "snapshot_root", "tmdb_ids_file",
                "discogs_releases_dump", "discogs_masters_dump", "labels_path")
@@ -97,8 +97,14 @@ class PipelineConfig:
     tmdb_ids_file: str = "data/sample/snapshots/tmdb/movie_ids_sample.json.gz"
     tmdb_base_url: str = "https://api.themoviedb.org/3"
     tmdb_max_films: int = 0
+    tmdb_requests_per_s: float = 40.0
+    http_workers: int = 8
     discogs_source: str = "replay"
     discogs_base_url: str = "https://api.discogs.com"
+    discogs_requests_per_min: float = 60.0
+    discogs_year_from: int = 1920
+    discogs_year_to: int = 0  # 0: the current year
+    discogs_max_pages: int = 0  # per search query; 0: all Discogs serves
     discogs_releases_dump: str = "data/sample/dump/discogs_20200806_releases.xml.gz"
     discogs_masters_dump: str = "data/sample/dump/discogs_20200806_masters.xml.gz"
     labels_path: str = "data/labels/dev_labels.csv"
@@ -141,6 +147,11 @@ class PipelineConfig:
                               f"match_threshold ({self.match_threshold}) <= 1")
         if self.tmdb_max_films < 0 or self.shuffle_partitions < 1 or self.min_group_size < 1:
             raise ConfigError("tmdb_max_films must be >= 0, shuffle_partitions and min_group_size >= 1")
+        if self.tmdb_requests_per_s <= 0 or self.discogs_requests_per_min <= 0 or self.http_workers < 1:
+            raise ConfigError("tmdb_requests_per_s and discogs_requests_per_min must be > 0, http_workers >= 1")
+        if self.discogs_max_pages < 0 or self.discogs_year_to and self.discogs_year_to < self.discogs_year_from:
+            raise ConfigError(f"need discogs_max_pages >= 0 and discogs_year_from ({self.discogs_year_from}) "
+                              f"<= discogs_year_to ({self.discogs_year_to}, 0 for this year)")
         if not self.run_id.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"run_id={self.run_id!r}: use letters, digits, '-' and '_' only")
 
@@ -269,6 +280,12 @@ def fs_delete(spark: SparkSession, uri: str) -> bool:
     return bool(fs.delete(path, True))
 
 
+def _tmp_uri(uri: str) -> str:
+    "A hidden sibling of `uri` to write before renaming: Spark and Hadoop readers skip names starting with '.'."
+    parent, _, name = uri.rstrip("/").rpartition("/")
+    return f"{parent}/.{name}._tmp_{uuid.uuid4().hex[:8]}"
+
+
 def _move_into_place(fs, tmp, path) -> None:
     "Replace `path` with `tmp` (same file system): delete what is there, then rename."
     if fs.exists(path):
@@ -280,7 +297,7 @@ def _move_into_place(fs, tmp, path) -> None:
 def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
     "Write `data` to `uri` atomically (temporary name, then rename); returns `uri`."
     fs, path = _fs_path(spark, uri)
-    tmp = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(uri + f"._tmp_{uuid.uuid4().hex[:8]}")
+    tmp = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(_tmp_uri(uri))
     out = fs.create(tmp, True)
     try:
         step = 1 << 20
@@ -344,7 +361,7 @@ def fs_copy(spark: SparkSession, src: str, dst: str) -> str:
     if not sfs.exists(spath):
         raise FileNotFoundError(src)
     dfs, dpath = _fs_path(spark, dst)
-    tmp = jvm.org.apache.hadoop.fs.Path(dst + f"._tmp_{uuid.uuid4().hex[:8]}")
+    tmp = jvm.org.apache.hadoop.fs.Path(_tmp_uri(dst))
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     if not jvm.org.apache.hadoop.fs.FileUtil.copy(sfs, spath, dfs, tmp, False, True, conf):
         raise OSError(f"copy {src} -> {dst} failed")
@@ -364,7 +381,7 @@ class ContractError(RuntimeError):
 def write_table(df: DataFrame, uri: str, partitions: int | None = None) -> int:
     "Replace the Parquet table at `uri` with `df`; returns the number of rows written."
     spark = df.sparkSession
-    tmp = uri.rstrip("/") + f"._tmp_{uuid.uuid4().hex[:8]}"
+    tmp = _tmp_uri(uri)
     (df.coalesce(partitions) if partitions else df).write.mode("overwrite").parquet(tmp)
     fs, path = _fs_path(spark, uri)
     _move_into_place(fs, _fs_path(spark, tmp)[1], path)
