@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check infra-check test-compat slides bench-ingest clean
+.PHONY: run test setup sync-check infra-check test-compat slides bench-ingest bench-extract clean
 
 # The virtualenv, the package (editable, with its test tools) and a named Jupyter kernel for papermill and nbval.
 $(STAMP): settings.ini setup.py
@@ -72,6 +72,10 @@ test: sync-check infra-check
 	  --junitxml=metrics/junit.xml \
 	  --cov=capstone --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80; \
 	status=$$?; $(BIN)/capstone test-summary || true; exit $$status
+
+# Live TMDB extraction against a local server injecting one fault per run: records accounted for, rate, resume time.
+bench-extract: setup
+	$(BIN)/capstone bench-extract --films 400 --rate 40
 
 # Dump ingestion against a single-process lxml iterparse baseline, on generated dumps of SIZES releases.
 SIZES ?= 250000,1000000

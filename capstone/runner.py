@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     sl.add_argument("--out", default="slides/testing_summary.pptx")
     ts = sub.add_parser("test-summary", help="write metrics/test_summary.txt from the JUnit and coverage reports")
     ts.add_argument("--metrics-dir", default="metrics")
+    be = sub.add_parser("bench-extract", help="live TMDB extraction against a local fault-injecting server")
+    be.add_argument("--films", type=int, default=400)
+    be.add_argument("--rate", type=float, default=40.0, help="client-side limit, requests per second")
     bi = sub.add_parser("bench-ingest", help="dump ingestion against a single-process iterparse baseline (generated data)")
     bi.add_argument("--sizes", default="250000,1000000", help="comma-separated numbers of releases")
     bi.add_argument("--bad-every", type=int, default=1000, help="one malformed record in this many")
@@ -175,6 +178,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "evaluate":
             print(json.dumps(evaluate_cli(args.labels, params), indent=2, default=str))
             return 0
+        if args.command == "bench-extract":
+            import pandas as pd
+            from capstone.bench_extract import bench
+            from capstone.core import get_spark, resolve_uri
+            rows, resumed = bench(get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root()))
+            print(pd.DataFrame(rows).to_string(index=False))
+            print("resume:", json.dumps(resumed))
+            return 0 if all(r["lost"] == r["duplicated"] == 0 for r in rows) and resumed["lost"] == 0 else 1
         if args.command == "bench-ingest":
             import pandas as pd
             from capstone.bench_ingest import bench

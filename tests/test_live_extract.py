@@ -2,8 +2,10 @@
 
 Every fault test asserts the exact set of records landed, that none is duplicated, and where each other id went.
 """
+import datetime as dt
 import gzip
 import json
+import logging
 import os
 import re
 import signal
@@ -297,11 +299,14 @@ def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(spark, tmp_pat
     assert not [p for p in parts.iterdir() if not p.name.startswith((".", "part-"))]
 
 
-def test_secrets_appear_in_no_file_the_extraction_writes(spark, tmp_path, httpserver, films, monkeypatch, capsys):
+def test_secrets_appear_in_no_file_the_extraction_writes(spark, tmp_path, httpserver, films, monkeypatch, capsys,
+                                                        caplog):
     key, token = "tmdb-sentinel-7f3a9c", "discogs-sentinel-51b2e0"
+    caplog.set_level(logging.DEBUG, logger="urllib3")
     server = FakeTmdb(httpserver, films, api_key=key)
-    bad = sorted(films)[0]
+    bad, retried = sorted(films)[:2]
     server.faults[bad] = [Response(b"{oops", status=200)]
+    server.faults[retried] = [Response("busy", status=503), "ok"]  # urllib3 logs the URL it retries
     fake_discogs(httpserver, token, {("master", "Score", 1982): [{"id": 1}, {"id": 2}]})
     monkeypatch.delenv("TMDB_READ_TOKEN", raising=False)
     monkeypatch.setenv("TMDB_API_KEY", key)
@@ -322,6 +327,9 @@ def test_secrets_appear_in_no_file_the_extraction_writes(spark, tmp_path, httpse
         assert key.encode() not in data and token.encode() not in data, p
     out = capsys.readouterr()
     assert key not in out.out + out.err and token not in out.out + out.err
+    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug"))  # not the fake server's
+    assert "Retry" in ours and "api_key=REDACTED" in ours
+    assert key not in ours and token not in ours
 
 
 # --- Discogs --------------------------------------------------------------------------------------------------
@@ -434,3 +442,32 @@ def test_discogs_pauses_when_its_window_is_exhausted(spark, tmp_path, httpserver
     out = search_live(spark, cfg, session, progress=False, stats=stats)
     assert stats.pauses == out["http"]["requests"] == 4  # every response said 0 left
     assert landed_results(cfg) == [1]
+
+
+def test_incremental_run_fetches_the_films_changed_since_the_last_complete_extraction(spark, tmp_path, httpserver,
+                                                                                      films, monkeypatch):
+    server = FakeTmdb(httpserver, films)
+    changed = sorted(films)[:5] + [999999903]  # a changed film that was deleted since: recorded as not found
+    windows = []
+
+    def changes(request):
+        windows.append((request.args["start_date"], request.args["end_date"], int(request.args["page"])))
+        page = int(request.args["page"])
+        chunk = changed[(page - 1) * 3: page * 3] if len(windows) <= 2 else changed[:1]  # repeats are dropped
+        return Response(json.dumps({"results": [{"id": i, "adult": False} for i in chunk], "page": page,
+                                    "total_pages": 2 if len(windows) <= 2 else 1}), content_type="application/json")
+    httpserver.expect_request("/3/movie/changes").respond_with_handler(changes)
+    monkeypatch.setenv("TMDB_READ_TOKEN", "test-token")
+    cfg = cfg_for(tmp_path, server.base)
+    with pytest.raises(ConfigError, match="last complete API extraction"):
+        extract_tmdb(spark, PipelineConfig.from_params(**{**cfg.params(), "tmdb_ids_file": "changes"}), progress=False)
+    start = (dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=20)).isoformat()
+    Path(cfg.raw("tmdb", "_checkpoints", "source=api")).mkdir(parents=True)
+    Path(cfg.raw("tmdb", "_checkpoints", "source=api", "_last_success.json")).write_text(json.dumps({"date": start}))
+    inc = PipelineConfig.from_params(**{**cfg.params(), "tmdb_ids_file": "changes"})
+    m = extract_tmdb(spark, inc, progress=False)
+    assert [w[2] for w in windows] == [1, 2, 1] and windows[0][0] == start  # 21 days: two windows, the first paged
+    assert (m["rows_in"]["ids"], m["rows_out"]["movies"], m["rows_quarantined"]["not_found"]) == (6, 5, 1)
+    assert sorted(server.calls) == sorted(changed)
+    assert json.loads(Path(cfg.raw("tmdb", "_checkpoints", "source=api", "_last_success.json")).read_text())["date"] \
+        == dt.datetime.now(dt.timezone.utc).date().isoformat()
