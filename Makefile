@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check infra-check test-compat slides bench-ingest bench-extract clean
+.PHONY: run test setup sync-check infra-check test-compat slides bench-ingest bench-extract bench-match clean
 
 # The virtualenv, the package (editable, with its test tools) and a named Jupyter kernel for papermill and nbval.
 $(STAMP): settings.ini setup.py
@@ -76,6 +76,11 @@ test: sync-check infra-check
 # Live TMDB extraction against a local server injecting one fault per run: records accounted for, rate, resume time.
 bench-extract: setup
 	$(BIN)/capstone bench-extract --films 400 --rate 40
+
+# The matcher against the earlier attempt's naive matcher on generated, labelled films and masters (SIZES films).
+MATCH_SIZES ?= 10000,20000,50000,100000
+bench-match: setup
+	$(BIN)/capstone bench-match --sizes $(MATCH_SIZES)
 
 # Dump ingestion against a single-process lxml iterparse baseline, on generated dumps of SIZES releases.
 SIZES ?= 250000,1000000

@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     sl.add_argument("--out", default="slides/testing_summary.pptx")
     ts = sub.add_parser("test-summary", help="write metrics/test_summary.txt from the JUnit and coverage reports")
     ts.add_argument("--metrics-dir", default="metrics")
+    bm = sub.add_parser("bench-match", help="the matcher against the naive baseline on generated, labelled data")
+    bm.add_argument("--sizes", default="10000,20000,50000,100000", help="comma-separated numbers of films")
+    bm.add_argument("--baseline-max", type=int, default=20000, help="largest size the naive baseline is run on")
+    bm.add_argument("--baseline-timeout", type=float, default=600.0, help="seconds before the baseline is stopped")
     be = sub.add_parser("bench-extract", help="live TMDB extraction against a local fault-injecting server")
     be.add_argument("--films", type=int, default=400)
     be.add_argument("--rate", type=float, default=40.0, help="client-side limit, requests per second")
@@ -177,6 +181,17 @@ def main(argv: list[str] | None = None) -> int:
         params = parse_params(getattr(args, "param", []))
         if args.command == "evaluate":
             print(json.dumps(evaluate_cli(args.labels, params), indent=2, default=str))
+            return 0
+        if args.command == "bench-match":
+            import pandas as pd
+            from capstone.bench_match import bench, real_material
+            from capstone.core import get_spark, resolve_uri
+            root = find_project_root()
+            material = real_material(resolve_uri("data/sample/snapshots", root),
+                                     resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root))
+            rows = bench(get_spark(), [int(x) for x in args.sizes.split(",")], material, args.baseline_max,
+                         args.baseline_timeout)
+            print(pd.DataFrame(rows).T.to_string())
             return 0
         if args.command == "bench-extract":
             import pandas as pd
