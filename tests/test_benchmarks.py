@@ -1,0 +1,59 @@
+"""The extraction and matching benchmarks on tiny sizes: their accounting must be right, whatever the timings."""
+import pytest
+
+from capstone.bench_extract import FAULTS, PERMANENT, resume_case, run_case, sample_bodies
+from capstone.bench_match import SUFFIXES, bench, generate, prf, real_material
+
+from conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def material():
+    return real_material(str(ROOT / "data/sample/snapshots"), str(ROOT / "data/sample/dump/discogs_20200806_masters.xml.gz"))
+
+
+def test_generated_world_is_labelled_and_its_traps_are_not_real_films(material):
+    films, masters, truth = generate(3000, material, seed=3)
+    titles = {f["title"].casefold() for f in films}
+    assert len(titles) == len(films) == 3000  # every film a distinct work
+    assert all(m["source"].startswith("generated") for m in masters)
+    by_id = {m["discogs_master_id"]: m for m in masters}
+    assert {by_id[m]["source"] for _, m in truth} == {"generated soundtrack"}
+    assert 0.6 < len(truth) / len(films) < 0.8
+    sequels = [m["title"] for m in masters if m["source"] == "generated sequel soundtrack"]
+    works = [next(t[: -len(s) - 1] for s in SUFFIXES if t.endswith(" " + s)) for t in sequels]
+    assert works and not {w.casefold() for w in works} & titles  # "Taken 2" is only a trap if no film "Taken 2" exists
+    kinds = {m["source"] for m in masters}
+    assert {"generated same-title album", "generated game soundtrack", "generated TV soundtrack"} <= kinds
+    assert generate(50, material, seed=3) == generate(50, material, seed=3)  # reproducible
+
+
+def test_prf():
+    assert prf({(1, 1), (2, 2)}, {(1, 1), (3, 3)}) == (0.5, 0.5)
+    assert prf(set(), {(1, 1)}) == (1.0, 0.0)
+
+
+def test_match_bench_row_accounts_for_both_matchers(spark, material):
+    (row,) = bench(spark, [400], material, baseline_max=400, timeout_s=300)
+    assert row["films"] == row["masters"] == 400
+    assert row["blocking_recall"] >= 0.99 and row["precision"] >= 0.95 and row["recall"] >= 0.95
+    assert row["candidate_pairs"] > 0 and row["pairs_per_input_row"] == round(row["candidate_pairs"] / 800, 2)
+    assert row["baseline_wall_s"] is not None and row["baseline_precision"] < row["precision"]
+
+
+@pytest.mark.parametrize("fault", ["5xx_burst", "invalid_json", "cut_mid_body"])
+def test_extract_bench_accounts_for_every_film(spark, tmp_path, fault):
+    bodies = sample_bodies(str(ROOT / "data/sample/snapshots"), 20)
+    row = run_case(spark, bodies, fault, rate=1000, workdir=str(tmp_path), batch_size=7)
+    assert row["expected"] == 20 and row["faulted_ids"] == 2
+    assert row["landed"] == row["expected_landed"] == (18 if fault in PERMANENT else 20)
+    assert row["lost"] == row["duplicated"] == 0
+    assert row["quarantined"] == (2 if fault in PERMANENT else 0)
+    assert row["requests"] == 20 + {"5xx_burst": 6, "invalid_json": 0, "cut_mid_body": 2}[fault]
+    assert set(FAULTS) >= {"none", fault}
+
+
+def test_extract_bench_resume_refetches_only_the_lost_half(spark, tmp_path):
+    bodies = sample_bodies(str(ROOT / "data/sample/snapshots"), 20)
+    out = resume_case(spark, bodies, rate=1000, workdir=str(tmp_path), batch_size=5)
+    assert (out["refetched_ids"], out["fetched_when_done"], out["landed"], out["lost"], out["duplicated"]) == (10, 0, 20, 0, 0)
