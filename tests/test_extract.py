@@ -6,7 +6,6 @@ import pytest
 
 from capstone.core import ConfigError, PipelineConfig
 from capstone.extract_discogs import dump_kind, land_dump
-from capstone.extract_discogs import run_step as extract_discogs
 from capstone.extract_tmdb import TmdbSnapshot, landing_dirs, parse_movie_ids
 from capstone.extract_tmdb import run_step as extract_tmdb
 

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -208,18 +209,19 @@ def test_a_connection_dropped_mid_body_is_asked_again(spark, tmp_path, httpserve
 
 
 def test_invalid_json_and_odd_shapes_are_quarantined_with_the_url_but_not_the_key(spark, tmp_path, httpserver, films):
-    server = FakeTmdb(httpserver, films, api_key="sekrit-api-key-123")
+    fake_key = f"fake-key-{uuid.uuid4().hex}"
+    server = FakeTmdb(httpserver, films, api_key=fake_key)
     bad_json, wrong_id = sorted(films)[:2]
     server.faults[bad_json] = [Response(b'{"id": 5, "title": "Ali', status=200)]
     server.faults[wrong_id] = [Response(b'{"id": 1, "title": "Someone else"}', status=200)]
     cfg = cfg_for(tmp_path, server.base)
-    session = api_session(server.base, per_second=1000, retries=1, backoff=0.01, params={"api_key": "sekrit-api-key-123"})
+    session = api_session(server.base, per_second=1000, retries=1, backoff=0.01, params={"api_key": fake_key})
     extract_movies(spark, cfg, session, sorted(films), batch_size=10, progress=False)
     q = quarantine_reasons(cfg)
     assert sorted(landed(cfg)) == sorted(set(films) - {bad_json, wrong_id})
     assert q[bad_json]["reason"] == "invalid JSON (malformed or truncated body)"
     assert q[wrong_id]["reason"] == f"unexpected shape: expected an object with id {wrong_id}"
-    assert "api_key=REDACTED" in q[bad_json]["url"] and "sekrit" not in json.dumps(q)
+    assert "api_key=REDACTED" in q[bad_json]["url"] and fake_key not in json.dumps(q)
 
 
 def test_401_stops_the_run_naming_the_variables(spark, tmp_path, httpserver, films):
@@ -301,7 +303,7 @@ def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(spark, tmp_pat
 
 def test_secrets_appear_in_no_file_the_extraction_writes(spark, tmp_path, httpserver, films, monkeypatch, capsys,
                                                         caplog):
-    key, token = "tmdb-sentinel-7f3a9c", "discogs-sentinel-51b2e0"
+    key, token = f"tmdb-sentinel-{uuid.uuid4().hex}", f"discogs-sentinel-{uuid.uuid4().hex}"  # made up per run
     caplog.set_level(logging.DEBUG, logger="urllib3")
     server = FakeTmdb(httpserver, films, api_key=key)
     bad, retried = sorted(films)[:2]
