@@ -22,8 +22,8 @@ __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'TMDB_MOVIE_S
            'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA', 'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT',
            'SEARCH_RESPONSE_SCHEMA', 'split_artist_title', 'fold_text', 'normalize_title', 'normalize_artist',
            'title_key', 'title_keys', 'artist_keys', 'partial_date_year', 'partial_date_error', 'read_raw_text',
-           'keep_latest', 'latest_first', 'parse_tmdb_movies', 'release_record', 'master_record', 'parse_dump_chunk',
-           'parsed_schema', 'read_dump_chunks', 'parse_dump', 'prepare_releases', 'prepare_masters',
+           'keep_latest', 'latest_first', 'parse_tmdb_movies', 'xml_parser', 'release_record', 'master_record',
+           'parse_dump_chunk', 'parsed_schema', 'read_dump_chunks', 'parse_dump', 'prepare_releases', 'prepare_masters',
            'prepare_search_results', 'run_step']
 
 # %% ../nbs/03_prepare.ipynb #49ea91ad
@@ -225,70 +225,97 @@ def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
 
 # %% ../nbs/03_prepare.ipynb #0408d64e
 _ENVELOPE_RE = re.compile(r"^\s*(<\?xml[^>]*\?>)?\s*(<(releases|masters)>)?\s*$")
-_XML_PARSER = dict(recover=False, huge_tree=True, resolve_entities=False, no_network=True)
+_ID_RE = re.compile(r'\s*id="([^"]*)"')
 
 
-def _text(el, tag):
-    child = el.find(tag)
-    return child.text if child is not None and child.text is not None else None
-
-
-def _artists(el, path):
-    return [{"id": _int_or_none(_text(a, "id")), "name": _text(a, "name"), "anv": _text(a, "anv"),
-             "role": _text(a, "role")} for a in el.findall(path)]
+def xml_parser() -> etree.XMLParser:
+    "A strict lxml parser: no recovery, no entity expansion, no network."
+    return etree.XMLParser(recover=False, huge_tree=True, resolve_entities=False, no_network=True, collect_ids=False)
 
 
 def _int_or_none(s):
     return int(s) if s not in (None, "") else None
 
 
+def _fields(el) -> dict:
+    "Child tag → text of an element, in one pass."
+    return {c.tag: c.text for c in el}
+
+
+def _artists(el) -> list[dict]:
+    return [{"id": _int_or_none(f.get("id")), "name": f.get("name"), "anv": f.get("anv"), "role": f.get("role")}
+            for f in map(_fields, el)]
+
+
+def _texts(el) -> list:
+    return [c.text for c in el]
+
+
 def release_record(el) -> dict:
-    "A `<release>` element as a dict of the fields the pipeline keeps."
-    master = el.find("master_id")
-    return {
-        "discogs_release_id": int(el.get("id")), "status": el.get("status"), "title": _text(el, "title"),
-        "artists": _artists(el, "artists/artist"), "extraartists": _artists(el, "extraartists/artist"),
-        "labels": [{"name": l.get("name"), "catno": l.get("catno"), "id": _int_or_none(l.get("id"))}
-                   for l in el.findall("labels/label")],
-        "formats": [{"name": f.get("name"), "qty": f.get("qty"), "text": f.get("text"),
-                     "descriptions": [d.text for d in f.findall("descriptions/description")]}
-                    for f in el.findall("formats/format")],
-        "genres": [g.text for g in el.findall("genres/genre")], "styles": [s.text for s in el.findall("styles/style")],
-        "country": _text(el, "country"), "released": _text(el, "released"), "data_quality": _text(el, "data_quality"),
-        "discogs_master_id": _int_or_none(master.text) if master is not None else None,
-        "is_main_release": (master.get("is_main_release") == "true") if master is not None else None,
-        "tracklist": [{"position": _text(t, "position"), "title": _text(t, "title"), "duration": _text(t, "duration")}
-                      for t in el.findall("tracklist/track")],
-    }
+    "A `<release>` element as a dict of the fields the pipeline keeps, read in one pass over its children."
+    r = {"discogs_release_id": int(el.get("id")), "status": el.get("status"), "title": None, "artists": [],
+         "extraartists": [], "labels": [], "formats": [], "genres": [], "styles": [], "country": None,
+         "released": None, "data_quality": None, "discogs_master_id": None, "is_main_release": None, "tracklist": []}
+    for c in el:
+        tag = c.tag
+        if tag in ("title", "country", "released", "data_quality"):
+            r[tag] = c.text
+        elif tag in ("artists", "extraartists"):
+            r[tag] = _artists(c)
+        elif tag in ("genres", "styles"):
+            r[tag] = _texts(c)
+        elif tag == "labels":
+            r[tag] = [{"name": l.get("name"), "catno": l.get("catno"), "id": _int_or_none(l.get("id"))} for l in c]
+        elif tag == "formats":
+            r[tag] = [{"name": f.get("name"), "qty": f.get("qty"), "text": f.get("text"),
+                       "descriptions": [d.text for ds in f for d in ds]} for f in c]
+        elif tag == "master_id":
+            r["discogs_master_id"], r["is_main_release"] = _int_or_none(c.text), c.get("is_main_release") == "true"
+        elif tag == "tracklist":
+            r[tag] = [{"position": t.get("position"), "title": t.get("title"), "duration": t.get("duration")}
+                      for t in map(_fields, c)]
+    return r
 
 
 def master_record(el) -> dict:
-    "A `<master>` element as a dict of the fields the pipeline keeps."
-    return {
-        "discogs_master_id": int(el.get("id")), "main_release_id": _int_or_none(_text(el, "main_release")),
-        "title": _text(el, "title"), "year": _text(el, "year"), "artists": _artists(el, "artists/artist"),
-        "genres": [g.text for g in el.findall("genres/genre")], "styles": [s.text for s in el.findall("styles/style")],
-        "data_quality": _text(el, "data_quality"),
-    }
+    "A `<master>` element as a dict of the fields the pipeline keeps, read in one pass over its children."
+    r = {"discogs_master_id": int(el.get("id")), "main_release_id": None, "title": None, "year": None, "artists": [],
+         "genres": [], "styles": [], "data_quality": None}
+    for c in el:
+        tag = c.tag
+        if tag in ("title", "year", "data_quality"):
+            r[tag] = c.text
+        elif tag == "main_release":
+            r["main_release_id"] = _int_or_none(c.text)
+        elif tag == "artists":
+            r[tag] = _artists(c)
+        elif tag in ("genres", "styles"):
+            r[tag] = _texts(c)
+    return r
 
 
 RECORDS = {"release": release_record, "master": master_record}
 
 
-def parse_dump_chunk(chunk: str, kind: str) -> tuple[str | None, dict | None, str | None]:
+def parse_dump_chunk(chunk: str, kind: str, parser: etree.XMLParser | None = None
+                     ) -> tuple[str | None, dict | None, str | None]:
     "`(record_id, record, error)` for one chunk; `(None, None, None)` for the envelope."
-    if _ENVELOPE_RE.match(chunk):
+    if len(chunk) < 200 and _ENVELOPE_RE.match(chunk):
         return None, None, None
-    body = re.sub(rf"\s*</{kind}s>\s*$", "", chunk)
-    m = re.match(r'\s*id="([^"]*)"', body)
+    body = chunk.rstrip()
+    closing = f"</{kind}s>"
+    if body.endswith(closing):  # the last record of a file carries the closing envelope tag
+        body = body[: -len(closing)].rstrip()
+    m = _ID_RE.match(body)
     record_id = m.group(1) if m else None
     try:
-        el = etree.fromstring(f"<{kind} {body}".encode("utf-8"), etree.XMLParser(**_XML_PARSER))
+        el = etree.fromstring(f"<{kind} {body}", parser or xml_parser())
         if el.tag != kind:
             raise ValueError(f"expected <{kind}>, found <{el.tag}>")
         return record_id, RECORDS[kind](el), None
     except (etree.XMLSyntaxError, ValueError, TypeError) as e:
         return record_id, None, f"{type(e).__name__}: {e}"[:500]
+
 
 # %% ../nbs/03_prepare.ipynb #f688975f
 def parsed_schema(record_schema: T.StructType) -> T.StructType:
@@ -305,18 +332,19 @@ def _arrow_parser(kind: str, record_schema: T.StructType):
 
     def parse(batches):
         import pyarrow as pa
+        parser = xml_parser()
         for batch in batches:
-            results = [parse_dump_chunk(v, kind) if v is not None else (None, None, None)
-                       for v in batch.column("value").to_pylist()]
+            values = batch.column("value").to_pylist()
+            results = [parse_dump_chunk(v, kind, parser) if v is not None else (None, None, None) for v in values]
             keep = [rid is not None or err is not None for rid, _, err in results]
-            kept = batch.filter(pa.array(keep, pa.bool_()))
-            results = [r for r, k in zip(results, keep) if k]
-            values = kept.column("value").to_pylist()
+            if not all(keep):
+                batch, values = batch.filter(pa.array(keep, pa.bool_())), [v for v, k in zip(values, keep) if k]
+                results = [r for r, k in zip(results, keep) if k]
             yield pa.RecordBatch.from_arrays([
                 pa.array([rec for _, rec, _ in results], type=target.field("r").type),
                 pa.array([rid for rid, _, _ in results], pa.string()),
-                kept.column("source_file"), kept.column("ingested_at").cast(target.field("ingested_at").type),
-                kept.column("ordinal"),
+                batch.column("source_file"), batch.column("ingested_at").cast(target.field("ingested_at").type),
+                batch.column("ordinal"),
                 pa.array([err for _, _, err in results], pa.string()),
                 pa.array([v[:4000] if err else None for v, (_, _, err) in zip(values, results)], pa.string()),
             ], schema=target)

@@ -86,3 +86,36 @@ def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
     assert (m["rows_in"]["releases"], m["rows_out"]["releases"], m["figures"]["releases_superseded_duplicates"]) == (603, 602, 1)
     staged = spark.read.parquet(cfg.staging("releases"))
     assert one(staged, "discogs_release_id = 4").title == "Moving Cities (newer dump)"
+
+
+def _path_oracle(el, path, fields):
+    "What a record's nested list holds, read the slow way (one find per field), to check the one-pass extractor."
+    return [tuple(x.findtext(f) or None for f in fields) for x in el.findall(path)]
+
+
+@pytest.mark.parametrize("kind", ["release", "master"])
+def test_one_pass_extractor_agrees_with_path_lookups_on_every_real_record(kind):
+    from lxml import etree
+    from capstone.prepare import RECORDS
+    root = etree.fromstring(gzip.decompress((DUMP / f"discogs_20200806_{kind}s.xml.gz").read_bytes()))
+    records = root.findall(kind)
+    assert len(records) in (602, 598)
+    for el in records:
+        rec = RECORDS[kind](el)
+        assert rec["title"] == el.findtext("title")
+        assert rec["genres"] == [g.text for g in el.findall("genres/genre")]
+        assert rec["styles"] == [s.text for s in el.findall("styles/style")]
+        assert [(a["name"], a["anv"], a["role"]) for a in rec["artists"]] == \
+            _path_oracle(el, "artists/artist", ["name", "anv", "role"])
+        if kind == "master":
+            assert rec["year"] == el.findtext("year")
+            continue
+        assert [(a["name"], a["role"]) for a in rec["extraartists"]] == \
+            _path_oracle(el, "extraartists/artist", ["name", "role"])
+        assert [(t["position"], t["title"], t["duration"]) for t in rec["tracklist"]] == \
+            _path_oracle(el, "tracklist/track", ["position", "title", "duration"])
+        assert [f["descriptions"] for f in rec["formats"]] == \
+            [[d.text for d in f.findall("descriptions/description")] for f in el.findall("formats/format")]
+        assert rec["released"] == el.findtext("released")
+        master = el.find("master_id")
+        assert rec["discogs_master_id"] == (int(master.text) if master is not None else None)
