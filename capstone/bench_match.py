@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 import tempfile
 import threading
 import time
@@ -23,7 +24,8 @@ from .match import MatchConfig, block_pairs, compare_pairs, score_pairs, select_
 from .prepare import artist_keys, split_artist_title, title_keys
 
 # %% auto #0
-__all__ = ['SUFFIXES', 'EDITIONS', 'real_material', 'generate', 'to_frames', 'run_project', 'run_baseline', 'prf', 'bench']
+__all__ = ['SUFFIXES', 'EDITIONS', 'real_material', 'composer_pool', 'film_title', 'generate', 'to_frames', 'run_project',
+           'run_baseline', 'prf', 'bench']
 
 # %% ../nbs/05a_bench_match.ipynb #829f8265
 SUFFIXES = ["(Original Motion Picture Soundtrack)", "(Music From The Motion Picture)", "(Original Score)", "OST",
@@ -49,14 +51,42 @@ def real_material(snapshot_root: str, masters_dump: str) -> tuple[list[tuple[str
     return films, sorted(names), [t for t in titles if t]
 
 
+def composer_pool(names: list[str], n: int, rng: random.Random) -> list[str]:
+    """The real Discogs names and, when `n` films need more, generated ones: a real first name with a real last name
+    (and a middle initial once those run short), so that a composer scores about eight films, as in real catalogues."""
+    want = max(len(names), n // 8)
+    parts = [re.sub(r"\s*\(\d+\)$", "", x).split() for x in names]
+    firsts = sorted({p[0] for p in parts if len(p) >= 2 and p[0].casefold() != "the"})
+    lasts = sorted({p[-1] for p in parts if len(p) >= 2})
+    pool, seen = list(names), {x.casefold() for x in names}
+    for attempt in range(40 * want if firsts else 0):
+        if len(pool) >= want:
+            break
+        middle = f" {chr(65 + rng.randrange(26))}." if attempt >= len(firsts) * len(lasts) // 2 else ""
+        name = f"{rng.choice(firsts)}{middle} {rng.choice(lasts)}"
+        if name.casefold() not in seen:
+            seen.add(name.casefold())
+            pool.append(name)
+    return pool
+
+
+def film_title(base: list[tuple[str, int]], i: int, rng: random.Random) -> str:
+    "The `i`-th generated film title: the real titles first, then the first half of one joined to the second half of another."
+    if i < len(base):
+        return base[i][0]
+    a, b = base[i % len(base)][0].split(), rng.choice(base)[0].split()
+    return " ".join(a[: max(1, (len(a) + 1) // 2)] + b[len(b) // 2:])
+
+
 def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], set[tuple[int, int]]]:
     "`n` films, about `n` masters, and the true (film id, master id) pairs."
     rng = random.Random(seed)
-    base, names, album_titles = material
+    base, real_names, album_titles = material
+    names = composer_pool(real_names, n, rng)
     words = sorted({w for t, _ in base for w in t.split() if len(w) > 3 and w.isalpha()})
     films, used = [], set()
     while len(films) < n:
-        title, year = base[len(films) % len(base)]
+        title, year = film_title(base, len(films), rng), base[len(films) % len(base)][1]
         while title.casefold() in used:
             title = f"{title} {rng.choice(words)}" if rng.random() < 0.5 else f"{rng.choice(words)} {title}"
         used.add(title.casefold())
@@ -74,7 +104,7 @@ def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], s
     for f in films:
         r = rng.random()
         if r < 0.70:
-            artist = f["composer"] if f["composer"] and rng.random() < 0.5 else rng.choice(names + ["Various"] * 50)
+            artist = f["composer"] if f["composer"] and rng.random() < 0.5 else ("Various" if rng.random() < 0.08 else rng.choice(names))
             shown = f["title"] if rng.random() < 0.8 else f["title"].upper()
             title = f"{shown} {rng.choice(SUFFIXES)} {rng.choice(EDITIONS)}".strip()
             form = "search" if rng.random() < 0.3 else "dump"

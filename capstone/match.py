@@ -53,6 +53,7 @@ class MatchConfig:
     title_freq_penalty: float = 0.7     # per doubling of the number of films sharing the title
     token_block_max_year_gap: int = 2   # token blocking passes skip items released this long before the film
     rare_token_max_df: int = 20         # a word is rare enough to block on alone when it occurs at most this often
+    word_pair_max_df: int = 50          # a word pair names too large a block when more titles than this carry it
 
     @classmethod
     def from_pipeline(cls, cfg: PipelineConfig, **overrides) -> "MatchConfig":
@@ -204,14 +205,19 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
         return keys.select(id_col, "year", F.explode(word_pairs(F.col("key"))).alias("pair"))
 
     rare_enough = F.col("df") <= mcfg.rare_token_max_df
+    fp, cp = all_pairs(fk, "tmdb_id"), all_pairs(ck, "candidate_id")
+    common_pairs = (fp.select("pair").unionByName(cp.select("pair")).groupBy("pair").count()
+                    .where(F.col("count") > mcfg.word_pair_max_df).select("pair"))
+
+    def uncommon(rare: DataFrame, id_col: str) -> DataFrame:  # a rare pair names a block only when it is not common
+        return rare_pair(rare, id_col).join(common_pairs, "pair", "left_anti")
+
     passes = [  # (name, joined); the token passes run in both directions
         ("exact", fk.alias("f").join(ck.alias("c"), F.col("f.key") == F.col("c.key"))),
         ("rare_token", f_rare.where(rare_enough).alias("f").join(ct.alias("c"), "tok").where(not_too_early)),
         ("rare_token", ft.alias("f").join(c_rare.where(rare_enough).alias("c"), "tok").where(not_too_early)),
-        ("word_pair", rare_pair(f_rare, "tmdb_id").alias("f").join(all_pairs(ck, "candidate_id").alias("c"), "pair")
-                      .where(not_too_early)),
-        ("word_pair", all_pairs(fk, "tmdb_id").alias("f").join(rare_pair(c_rare, "candidate_id").alias("c"), "pair")
-                      .where(not_too_early)),
+        ("word_pair", uncommon(f_rare, "tmdb_id").alias("f").join(cp.alias("c"), "pair").where(not_too_early)),
+        ("word_pair", fp.alias("f").join(uncommon(c_rare, "candidate_id").alias("c"), "pair").where(not_too_early)),
     ]
     out = None
     for name, joined in passes:

@@ -147,6 +147,16 @@ def test_year_from_a_dump_master_is_two_sided(world):
     assert world["unmatched"][("film", "136795")] == "no candidate"
 
 
+def test_a_common_word_pair_names_no_block(spark):
+    raiders = [film(85, "Raiders of the Lost Ark", 1981)]
+    indy = [result(31105937, 55383, "John Williams (4) - Indiana Jones And The Raiders Of The Lost Ark (Original Motion Picture Soundtrack)", 2024)]
+    only_pairs = MatchConfig(rare_token_max_df=0)  # the word-pair pass alone finds this one
+    *_, pairs, _, _ = link(spark, raiders, indy, mcfg=only_pairs)
+    assert [r.blocked_by for r in pairs.collect()] == [["word_pair"]]
+    *_, pairs, _, _ = link(spark, raiders, indy, mcfg=MatchConfig(rare_token_max_df=0, word_pair_max_df=1))
+    assert pairs.count() == 0, "'ark raiders' is carried by two titles, more than a cap of one"
+
+
 def test_no_cross_join_in_the_plan(spark):
     f, cands, pairs, selected, links = link(spark, [film(78, "Blade Runner", 1982)],
                                             [result(7097828, 12717, "Vangelis - Blade Runner", 2015)])
