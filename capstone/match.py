@@ -21,11 +21,11 @@ from .validate import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESU
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_STYLES', 'SOUNDTRACK_TITLE_RE', 'NOT_FILM_TITLE_RE', 'NOT_FILM_STYLES', 'COMPOSER_ROLE_RE', 'STOPWORDS',
-           'SEQUEL_TOKEN_RE', 'VARIANT_STRUCT', 'LINKS_SCHEMA', 'ENRICHED_SCHEMA', 'LABELS_SCHEMA', 'EVIDENCE_COLUMNS',
+           'SEQUEL_TOKEN_RE', 'LINKS_SCHEMA', 'ENRICHED_SCHEMA', 'LABELS_SCHEMA', 'EVIDENCE_COLUMNS',
            'CALIBRATION_BINS', 'MatchConfig', 'credit_names', 'release_observations', 'build_candidates',
-           'with_soundtrack_evidence', 'key_rows', 'rarest', 'word_pairs', 'block_pairs', 'sequel_markers',
-           'best_variants', 'title_variants', 'compare_pairs', 'score_pairs', 'select_links', 'unmatched', 'gold_links',
-           'enrich_films', 'candidate_id_of', 'read_labels', 'evaluate_links', 'pr_curve', 'calibration', 'run_step']
+           'with_soundtrack_evidence', 'key_rows', 'rarest', 'word_pairs', 'block_pairs', 'title_similarity',
+           'sequel_tokens', 'compare_pairs', 'score_pairs', 'select_links', 'unmatched', 'gold_links', 'enrich_films',
+           'candidate_id_of', 'read_labels', 'evaluate_links', 'pr_curve', 'calibration', 'run_step']
 
 # %% ../nbs/05_match.ipynb #bae12308
 @dataclass(frozen=True)
@@ -232,69 +232,43 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
             .agg(F.array_sort(F.collect_set("pass")).alias("blocked_by")))
 
 # %% ../nbs/05_match.ipynb #c7f0ba9f
-SEQUEL_TOKEN_RE = re.compile(r"\d+|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii|second|third|fourth|fifth|part|chapter|returns"
-                             r"|rises|reloaded|revenge|resurrection", re.ASCII)
-VARIANT_STRUCT = T.StructType([T.StructField("sim", T.DoubleType()), T.StructField("mismatch", T.BooleanType()),
-                               T.StructField("fkey", T.StringType()), T.StructField("ckey", T.StringType())])
+SEQUEL_TOKEN_RE = r"^(\d+|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii|second|third|fourth|fifth|part|chapter|returns|rises|reloaded|revenge|resurrection)$"
 
 
-def sequel_markers(key: str) -> tuple[str, ...]:
-    "Sequel markers of a title key, in order: numbers, roman numerals from II, ordinal and sequel words."
-    return tuple(t for t in key.split(" ") if SEQUEL_TOKEN_RE.fullmatch(t))
+@F.pandas_udf(T.DoubleType())
+def title_similarity(a: pd.Series, b: pd.Series) -> pd.Series:
+    "Normalized Indel similarity in [0, 1] of two aligned string columns, one C call per Arrow batch."
+    return pd.Series(process.cpdist(a.fillna("").tolist(), b.fillna("").tolist(), scorer=fuzz.ratio, workers=1) / 100.0)
 
 
-def best_variants(fkeys, ckeys, suffix_similarity: float) -> pd.DataFrame:
-    """For each pair (aligned lists of film keys and candidate keys), its best (film key, candidate key) variant:
-    `sim` (Indel similarity in [0, 1], at least `suffix_similarity` when the candidate key ends with a film key of
-    three words or more), `mismatch` (the sequel markers differ, in order and count) and the two keys. The best is
-    the highest `sim` less 0.5 for a mismatch, then the highest `sim`, then the keys in order. All variants of the
-    batch go through one `process.cpdist` call. A pair without keys gets nulls."""
-    owner, a, b = [], [], []
-    for i, (fs, cs) in enumerate(zip(fkeys, ckeys)):
-        fs = [k for k in (fs if fs is not None else []) if k is not None]
-        for ck in (k for k in (cs if cs is not None else []) if k is not None):
-            owner.extend([i] * len(fs))
-            a.extend(fs)
-            b.extend([ck] * len(fs))
-    ratios = process.cpdist(a, b, scorer=fuzz.ratio, workers=1) / 100.0 if a else []
-    markers: dict[str, tuple] = {}
-    best: list = [None] * len(fkeys)
-    for i, fk, ck, ratio in zip(owner, a, b, ratios):
-        sim = max(float(ratio), suffix_similarity) if ck.endswith(" " + fk) and fk.count(" ") >= 2 else float(ratio)
-        fm = markers[fk] if fk in markers else markers.setdefault(fk, sequel_markers(fk))
-        cm = markers[ck] if ck in markers else markers.setdefault(ck, sequel_markers(ck))
-        rank = (-(sim - 0.5 * (fm != cm)), -sim, fk, ck)
-        if best[i] is None or rank < best[i][0]:
-            best[i] = (rank, sim, fm != cm, fk, ck)
-    rows = [(b[1], b[2], b[3], b[4]) if b else (None, None, None, None) for b in best]
-    return pd.DataFrame(rows, columns=["sim", "mismatch", "fkey", "ckey"], dtype=object)
-
-
-def title_variants(mcfg: MatchConfig):
-    "`best_variants` as a Spark function of two `array<string>` columns, one call per Arrow batch."
-    @F.pandas_udf(VARIANT_STRUCT)
-    def best(fkeys: pd.Series, ckeys: pd.Series) -> pd.DataFrame:
-        return best_variants(fkeys, ckeys, mcfg.suffix_similarity)
-    return best
+def sequel_tokens(key: Column) -> Column:
+    "Sequel markers of a title key: numbers, roman numerals from II, ordinal and sequel words."
+    return F.filter(F.split(key, " "), lambda t: t.rlike(SEQUEL_TOKEN_RE))
 
 # %% ../nbs/05_match.ipynb #c52ca542
 def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Comparison columns for each blocked pair: `sim_title`, `sequel_mismatch`, `delta_year`, `composer_match`, ..."
+    variants = (pairs.join(films.select("tmdb_id", F.explode("title_keys").alias("fkey")), "tmdb_id")
+                .join(cands.select("candidate_id", F.explode("title_keys").alias("ckey")), "candidate_id"))
+    fseq, cseq = sequel_tokens(F.col("fkey")), sequel_tokens(F.col("ckey"))
+    suffix = (F.col("ckey").endswith(F.concat(F.lit(" "), F.col("fkey"))) & (F.size(F.split("fkey", " ")) >= 3))
+    variants = (variants.withColumn("ratio", title_similarity("fkey", "ckey"))
+                .withColumn("sim", F.when(suffix, F.greatest("ratio", F.lit(mcfg.suffix_similarity))).otherwise(F.col("ratio")))
+                .withColumn("mismatch", ~F.coalesce(fseq == cseq, F.lit(True)))  # in order and counted: "1 2 3" is not "1 2 3 2"
+                .withColumn("adj", F.col("sim") - F.when(F.col("mismatch"), 0.5).otherwise(0.0)))
+    w = Window.partitionBy("tmdb_id", "candidate_id").orderBy(F.desc("adj"), F.desc("sim"), "fkey", "ckey")
+    best = (variants.withColumn("_r", F.row_number().over(w)).where("_r = 1")
+            .select("tmdb_id", "candidate_id", "blocked_by", F.round("sim", 4).alias("sim_title"),
+                    F.col("mismatch").alias("sequel_mismatch"), F.concat_ws(" ⇄ ", "fkey", "ckey").alias("title_pair"),
+                    F.col("fkey").alias("matched_film_key")))
     film_freq = films.select("tmdb_id", F.explode("title_keys").alias("matched_film_key")).groupBy("matched_film_key") \
         .agg(F.countDistinct("tmdb_id").alias("title_freq"))
-    f = films.select("tmdb_id", F.col("title_keys").alias("f_keys"), F.col("title").alias("film_title"),
-                     F.col("release_year").alias("film_year"), "has_credits", F.col("composer_keys").alias("f_composers"))
-    c = cands.select("candidate_id", F.col("title_keys").alias("c_keys"), "discogs_master_id", "discogs_release_id",
-                     "candidate_title", F.col("year").alias("candidate_year"), "year_source",
-                     F.array_remove("composer_keys", "various").alias("c_composers"), "has_style", "has_genre", "has_phrase",
+    f = films.select("tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year"),
+                     "has_credits", F.col("composer_keys").alias("f_composers"))
+    c = cands.select("candidate_id", "discogs_master_id", "discogs_release_id", "candidate_title", F.col("year").alias("candidate_year"),
+                     "year_source", F.array_remove("composer_keys", "various").alias("c_composers"), "has_style", "has_genre", "has_phrase",
                      "not_film", "sources", "n_releases")
-    v = F.col("v")
-    out = (pairs.join(f, "tmdb_id").join(c, "candidate_id")
-           .withColumn("v", title_variants(mcfg)("f_keys", "c_keys")).where(v["fkey"].isNotNull())
-           .withColumn("sim_title", F.round(v["sim"], 4)).withColumn("sequel_mismatch", v["mismatch"])
-           .withColumn("title_pair", F.concat_ws(" ⇄ ", v["fkey"], v["ckey"])).withColumn("matched_film_key", v["fkey"])
-           .drop("v", "f_keys", "c_keys")
-           .join(film_freq, "matched_film_key", "left"))
+    out = best.join(film_freq, "matched_film_key", "left").join(f, "tmdb_id").join(c, "candidate_id")
     composer_known = F.col("has_credits") & (F.size("f_composers") > 0) & (F.size("c_composers") > 0)
     return (out.withColumn("delta_year", F.col("candidate_year") - F.col("film_year"))
                .withColumn("composer_match", F.when(composer_known, F.arrays_overlap("f_composers", "c_composers")))
