@@ -1,8 +1,10 @@
 "The ingestion benchmark's parts, on a small generated dump (generated data, labelled as such in its JSON)."
 import json
 import os
+import subprocess
+import sys
 
-from capstone.bench_ingest import FAULTS, baseline_iterparse, bench, broken, generate_dump, sample_records
+from capstone.bench_ingest import FAULTS, baseline_iterparse, bench, broken, generate_dump, sample_records, tree_cpu_s
 
 from conftest import ROOT
 
@@ -27,4 +29,12 @@ def test_bench_reconciles(spark, tmp_path):
     rows = bench(spark, [1500], SOURCE, bad_every=500, work_dir=str(tmp_path))
     assert rows[0]["reconciles"] and rows[0]["parsed"] == 1497 and rows[0]["quarantined"] == 3
     assert rows[0]["jvm_peak_rss_mb"] > 0 and rows[0]["python_driver_peak_rss_mb"] > 0
+    assert rows[0]["project_cpu_s"] > 0 and rows[0]["baseline_cpu_s"] > 0
     assert not os.path.exists(tmp_path), "the generated files are removed after the run"
+
+
+def test_process_tree_cpu_counts_a_finished_child():
+    before = tree_cpu_s(os.getpid())
+    burn = "import time\nwhile time.process_time() < 0.5: pass"
+    subprocess.run([sys.executable, "-c", burn], check=True)
+    assert tree_cpu_s(os.getpid()) - before >= 0.4, "a reaped child's CPU counts in its parent's tree"
