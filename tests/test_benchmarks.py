@@ -1,8 +1,10 @@
 """The extraction and matching benchmarks on tiny sizes: their accounting must be right, whatever the timings."""
+import random
+
 import pytest
 
 from capstone.bench_extract import FAULTS, PERMANENT, resume_case, run_case, sample_bodies
-from capstone.bench_match import SUFFIXES, bench, generate, prf, real_material
+from capstone.bench_match import SUFFIXES, bench, composer_pool, film_title, generate, prf, real_material
 
 from conftest import ROOT
 
@@ -28,6 +30,17 @@ def test_generated_world_is_labelled_and_its_traps_are_not_real_films(material):
     assert generate(50, material, seed=3) == generate(50, material, seed=3)  # reproducible
 
 
+def test_composers_and_titles_stay_varied_as_the_world_grows(material):
+    base, names, _ = material
+    pool = composer_pool(names, 80000, random.Random(1))
+    assert pool[:len(names)] == names and len(pool) == 10000, "real names first, then one composer per eight films"
+    assert len({p.casefold() for p in pool}) == len(pool)
+    assert [film_title(base, i, random.Random(1)) for i in range(3)] == [t for t, _ in base[:3]]
+    first, spliced = base[5][0].split(), film_title(base, len(base) + 5, random.Random(1)).split()
+    half = max(1, (len(first) + 1) // 2)
+    assert spliced[:half] == first[:half] and len(spliced) > half - 1
+
+
 def test_prf():
     assert prf({(1, 1), (2, 2)}, {(1, 1), (3, 3)}) == (0.5, 0.5)
     assert prf(set(), {(1, 1)}) == (1.0, 0.0)
@@ -38,6 +51,7 @@ def test_match_bench_row_accounts_for_both_matchers(spark, material):
     assert row["films"] == row["masters"] == 400
     assert row["blocking_recall"] >= 0.99 and row["precision"] >= 0.95 and row["recall"] >= 0.95
     assert row["candidate_pairs"] > 0 and row["pairs_per_input_row"] == round(row["candidate_pairs"] / 800, 2)
+    assert row["pairs_joined_per_s"] > 0 and row["pairs_scored_per_s"] > 0
     assert row["baseline_wall_s"] is not None and row["baseline_precision"] < row["precision"]
 
 
