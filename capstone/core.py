@@ -113,6 +113,7 @@ class PipelineConfig:
     min_group_size: int = 10
     shuffle_partitions: int = 8
     secret_scope: str = ""
+    match_knobs: str = ""  # JSON object of matcher fields to change, e.g. {"word_pair_max_df": 80}
 
     @classmethod
     def from_params(cls, project_root: str | None = None, **params) -> "PipelineConfig":
@@ -152,6 +153,14 @@ class PipelineConfig:
         if self.discogs_max_pages < 0 or self.discogs_year_to and self.discogs_year_to < self.discogs_year_from:
             raise ConfigError(f"need discogs_max_pages >= 0 and discogs_year_from ({self.discogs_year_from}) "
                               f"<= discogs_year_to ({self.discogs_year_to}, 0 for this year)")
+        if self.match_knobs.strip():
+            try:
+                knobs = json.loads(self.match_knobs)
+            except ValueError as e:
+                raise ConfigError(f"match_knobs={self.match_knobs!r}: not JSON ({e})") from None
+            if not isinstance(knobs, dict):
+                raise ConfigError(f"match_knobs={self.match_knobs!r}: expected a JSON object such as "
+                                  '{"word_pair_max_df": 80}')
         if not self.run_id.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"run_id={self.run_id!r}: use letters, digits, '-' and '_' only")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
 
-from .core import ContractError, PipelineConfig, fs_exists, get_spark, read_table, stage_metrics, write_table
+from .core import ConfigError, ContractError, PipelineConfig, fs_exists, get_spark, read_table, stage_metrics, write_table
 from .prepare import normalize_artist
 from .validate import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
 
@@ -57,8 +57,16 @@ class MatchConfig:
 
     @classmethod
     def from_pipeline(cls, cfg: PipelineConfig, **overrides) -> "MatchConfig":
-        "The matcher's config with the pipeline's thresholds."
-        return cls(auto_threshold=cfg.match_threshold, review_threshold=cfg.review_threshold, **overrides)
+        "The matcher's config: the pipeline's thresholds, the fields named in `cfg.match_knobs`, then `overrides`."
+        knobs = json.loads(cfg.match_knobs) if cfg.match_knobs.strip() else {}
+        kinds = {f.name: type(f.default) for f in fields(cls) if f.name not in ("auto_threshold", "review_threshold")}
+        for name, value in knobs.items():
+            if name not in kinds:
+                raise ConfigError(f"match_knobs: unknown field {name!r}; the thresholds are match_threshold and "
+                                  f"review_threshold; the other fields are {sorted(kinds)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or kinds[name] is int and not isinstance(value, int):
+                raise ConfigError(f"match_knobs: {name}={value!r}: expected {kinds[name].__name__}")
+        return cls(auto_threshold=cfg.match_threshold, review_threshold=cfg.review_threshold, **{**knobs, **overrides})
 
 # %% ../nbs/05_match.ipynb #cc0fe4e8
 SOUNDTRACK_STYLES = ["Soundtrack", "Score", "Musical"]

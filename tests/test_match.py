@@ -4,6 +4,7 @@ from pyspark.sql import functions as F
 
 from capstone.match import (MatchConfig, block_pairs, build_candidates, compare_pairs, credit_names, evaluate_links,
                             gold_links, release_observations, score_pairs, select_links, unmatched)
+from capstone.core import ConfigError, PipelineConfig
 from capstone.prepare import normalize_artist, normalize_title, split_artist_title
 from capstone.validate import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
 
@@ -155,6 +156,19 @@ def test_a_common_word_pair_names_no_block(spark):
     assert [r.blocked_by for r in pairs.collect()] == [["word_pair"]]
     *_, pairs, _, _ = link(spark, raiders, indy, mcfg=MatchConfig(rare_token_max_df=0, word_pair_max_df=1))
     assert pairs.count() == 0, "'ark raiders' is carried by two titles, more than a cap of one"
+
+
+def test_match_knobs_come_from_one_parameter():
+    cfg = PipelineConfig.from_params(match_knobs='{"word_pair_max_df": 80, "title_weight": 12}', match_threshold=0.95)
+    m = MatchConfig.from_pipeline(cfg)
+    assert (m.word_pair_max_df, m.title_weight, m.auto_threshold, m.bias) == (80, 12, 0.95, MatchConfig.bias)
+    for knobs, says in [('{"nope": 1}', "unknown field 'nope'"), ('{"word_pair_max_df": 1.5}', "word_pair_max_df=1.5: expected int"),
+                        ('{"title_weight": "high"}', "expected float"), ('{"auto_threshold": 0.5}', "match_threshold")]:
+        with pytest.raises(ConfigError, match=says):
+            MatchConfig.from_pipeline(PipelineConfig.from_params(match_knobs=knobs))
+    for knobs, says in [("{bad", "not JSON"), ("[80]", "expected a JSON object")]:
+        with pytest.raises(ConfigError, match=says):
+            PipelineConfig.from_params(match_knobs=knobs)
 
 
 def test_no_cross_join_in_the_plan(spark):
