@@ -96,12 +96,9 @@ class PeakRSS:
 
     def _rss_kb(self) -> int:
         try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+            return psutil.Process(self.pid).memory_info().rss // 1024
+        except psutil.Error:
+            return 0
 
     def __enter__(self):
         self._t = threading.Thread(target=self._run, daemon=True)
@@ -148,12 +145,12 @@ def project_ingest(spark: SparkSession, path: str, out_dir: str) -> dict:
     folder = tempfile.mkdtemp(dir=out_dir)
     os.symlink(os.path.abspath(path), os.path.join(folder, os.path.basename(path)))
     parts = max(2, spark.sparkContext.defaultParallelism * 2)
-    serial = serial_read(spark, folder, parts)
-    t0, cpu0 = time.perf_counter(), tree_cpu_s(jvm_pid(spark))
+    serial, jvm = serial_read(spark, folder, parts), jvm_pid(spark)
+    t0, cpu0 = time.perf_counter(), tree_cpu_s(jvm)
     staged = prepare_releases(parse_dump(read_dump_chunks(spark, folder, "release", parts), "release", RELEASE_RECORD_SCHEMA))
     target = os.path.join(out_dir, "staged_releases")
     staged.drop("ordinal").write.mode("overwrite").parquet(target)
-    seconds, cpu = time.perf_counter() - t0, tree_cpu_s(jvm_pid(spark)) - cpu0
+    seconds, cpu = time.perf_counter() - t0, tree_cpu_s(jvm) - cpu0
     counts = spark.read.parquet(target).groupBy(F.col("_error").isNull().alias("ok")).count().collect()
     by = {r.ok: r["count"] for r in counts}
     shutil.rmtree(folder)

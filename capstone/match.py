@@ -176,10 +176,9 @@ def _tokens(key: Column) -> Column:
     return F.filter(F.split(key, " "), lambda t: ~t.isin(STOPWORDS) & (F.length(t) > 0))
 
 
-def key_rows(df: DataFrame, id_col: str, year_col: str) -> DataFrame:
-    "One row per (record, title key, significant word of the key)."
-    return (df.select(id_col, F.col(year_col).alias("year"), F.explode("title_keys").alias("key"))
-            .select(id_col, "year", "key", F.explode(F.array_distinct(_tokens(F.col("key")))).alias("tok")))
+def key_rows(keys: DataFrame, id_col: str) -> DataFrame:
+    "One row per (record, title key, significant word of the key), from one row per (record, year, title key)."
+    return keys.select(id_col, "year", "key", F.explode(F.array_distinct(_tokens(F.col("key")))).alias("tok"))
 
 
 def rarest(tokens: DataFrame, id_col: str, freq: DataFrame, n: int) -> DataFrame:
@@ -197,12 +196,12 @@ def word_pairs(key: Column) -> Column:
 
 def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Distinct `(tmdb_id, candidate_id)` pairs with the passes that found them (`blocked_by`)."
-    ft, ct = key_rows(films, "tmdb_id", "release_year"), key_rows(cands, "candidate_id", "year")
+    fk = films.select("tmdb_id", F.col("release_year").alias("year"), F.explode("title_keys").alias("key"))
+    ck = cands.select("candidate_id", "year", F.explode("title_keys").alias("key"))
+    ft, ct = key_rows(fk, "tmdb_id"), key_rows(ck, "candidate_id")
     freq = (ft.select("tok").unionByName(ct.select("tok")).groupBy("tok").agg(F.count(F.lit(1)).alias("df")))
     not_too_early = (F.col("c.year").isNull() | F.col("f.year").isNull()
                      | (F.col("c.year") >= F.col("f.year") - mcfg.token_block_max_year_gap))
-    fk = films.select("tmdb_id", F.col("release_year").alias("year"), F.explode("title_keys").alias("key"))
-    ck = cands.select("candidate_id", "year", F.explode("title_keys").alias("key"))
     f_rare, c_rare = rarest(ft, "tmdb_id", freq, 2), rarest(ct, "candidate_id", freq, 2)
 
     def rare_pair(rare: DataFrame, id_col: str) -> DataFrame:  # a key's two rarest words, as 'a b' with a < b

@@ -300,7 +300,7 @@ RECORDS = {"release": release_record, "master": master_record}
 def parse_dump_chunk(chunk: str, kind: str, parser: etree.XMLParser | None = None
                      ) -> tuple[str | None, dict | None, str | None]:
     "`(record_id, record, error)` for one chunk; `(None, None, None)` for the envelope."
-    if len(chunk) < 200 and _ENVELOPE_RE.match(chunk):
+    if _ENVELOPE_RE.match(chunk):
         return None, None, None
     body = chunk.rstrip()
     closing = f"</{kind}s>"
