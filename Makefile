@@ -7,9 +7,10 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check infra-check test-compat slides bench-ingest bench-extract bench-match clean
+.PHONY: run test setup sync-check infra-check test-compat test-dbr slides bench-ingest bench-extract bench-match clean
 
-# The virtualenv, the package (editable, with its test tools) and a named Jupyter kernel for papermill and nbval.
+# The virtualenv, the package (editable, with every extra: spark, run, slides, bench, test and the notebook tools)
+# and a named Jupyter kernel for papermill and nbval.
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -64,6 +65,39 @@ test-compat: $(COMPAT)/.installed-stamp
 	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run -p raw_root=$(COMPAT_OUT)/raw -p output_root=$(COMPAT_OUT)
 	$(COMPAT)/bin/python -c "import pyarrow.parquet as pq; n = pq.read_table('$(COMPAT_OUT)/gold/film_soundtrack_links').num_rows; print('gold links on PySpark 4:', n); assert n > 0"
 
+# Databricks Runtime 14.3 LTS parity: Python 3.10 with the runtime's own versions of the libraries the project touches
+# (infrastructure/databricks/runtime-14.3-lts.txt), the package installed as a cluster installs it (the wheel, plus
+# only what the runtime lacks, with the runtime's versions as constraints, `pip check` clean). Then the whole sample
+# pipeline through the runner, its gold tables compared cell by cell with the same pipeline on the dev venv, and the
+# cluster's test suite (tests/run_suite.py, as the bundle's capstone_tests job runs it).
+DBR := .venv-dbr
+DBR_OUT := data/out-dbr
+DBR_CONSTRAINTS := infrastructure/databricks/runtime-14.3-lts.txt
+$(DBR)/.runtime-stamp: $(DBR_CONSTRAINTS)
+	rm -rf $(DBR)
+	PYENV_VERSION=3.10.13 python3.10 -m venv $(DBR)
+	$(DBR)/bin/python -m pip install -q --upgrade pip
+	$(DBR)/bin/python -m pip install -q -r $(DBR_CONSTRAINTS)
+	touch $@
+
+test-dbr: setup $(DBR)/.runtime-stamp
+	rm -rf $(DBR)/dist $(DBR_OUT)
+	$(DBR)/bin/python -m pip wheel -q --no-deps --wheel-dir $(DBR)/dist .
+	$(DBR)/bin/python -m pip uninstall -q -y capstone
+	$(DBR)/bin/python -m pip install -q --constraint $(DBR_CONSTRAINTS) "$$(ls $(DBR)/dist/capstone-*.whl)[run,test]"
+	$(DBR)/bin/python -m pip check
+	$(DBR)/bin/python -m ipykernel install --sys-prefix --name capstone --display-name "capstone (DBR 14.3 parity)" >/dev/null
+	@$(DBR)/bin/python -c "import sys, importlib.metadata as m; print('parity venv: Python', sys.version.split()[0]); \
+	  print(*[f'  {d} {m.version(d)}' for d in ('pyspark', 'pandas', 'numpy', 'pyarrow', 'matplotlib', 'ipykernel', \
+	  'lxml', 'requests', 'urllib3', 'rapidfuzz', 'requests-ratelimiter', 'fastcore', 'tqdm')], sep='\n')"
+	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/capstone run -p raw_root=$(DBR_OUT)/parity/raw \
+	  -p output_root=$(DBR_OUT)/parity -p run_id=parity
+	$(BIN)/capstone run --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(DBR_OUT)/dev/raw \
+	  -p output_root=$(DBR_OUT)/dev -p run_id=parity
+	$(BIN)/python tests/gold_diff.py $(DBR_OUT)/dev/gold $(DBR_OUT)/parity/gold
+	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/run_suite.py \
+	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity
+
 # Unit, pipeline and end-to-end tests, then every notebook under nbval, with coverage of capstone/ (Spark workers included).
 test: sync-check infra-check
 	mkdir -p metrics
@@ -92,4 +126,4 @@ slides: setup
 	$(BIN)/capstone slides
 
 clean:
-	rm -rf data/out data/out-compat metrics .coverage .coverage.* runs_local
+	rm -rf data/out data/out-compat data/out-dbr metrics .coverage .coverage.* runs_local

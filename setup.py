@@ -8,7 +8,10 @@ cfg.read("settings.ini", encoding="utf-8")
 cfg = cfg["DEFAULT"]
 
 requirements = cfg.get("requirements", "").split()
-dev_requirements = cfg.get("dev_requirements", "").split()
+# spark: the engine, which a Databricks runtime provides itself; run: the papermill runner and the HTML renderer;
+# slides: the deck; bench: the benchmarks' tools; test: the test suite; dev: all of these and the notebook tools.
+extras = {name: cfg.get(f"{name}_requirements", "").split() for name in ("spark", "run", "slides", "bench", "test")}
+extras["dev"] = sorted({r for reqs in extras.values() for r in reqs} | set(cfg.get("dev_requirements", "").split()))
 scripts = [s.strip() for s in cfg.get("console_scripts", "").split(";") if s.strip()]
 
 setuptools.setup(
@@ -23,7 +26,7 @@ setuptools.setup(
     include_package_data=True,
     python_requires=">=" + cfg["min_python"],
     install_requires=requirements,
-    extras_require={"dev": dev_requirements},
+    extras_require=extras,
     entry_points={"console_scripts": scripts, "nbdev": [f"{cfg['lib_path']}={cfg['lib_path']}._modidx:d"]},
     zip_safe=False,
 )

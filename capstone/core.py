@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import importlib.metadata
 import inspect
+
 import json
 import os
 import posixpath
+import shlex
 import sys
+
 import time
 import uuid
 from contextlib import contextmanager
@@ -23,11 +27,12 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 # %% auto #0
-__all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'SECRET_KEYS', 'has_scheme', 'join_uri', 'find_project_root',
-           'resolve_uri', 'new_run_id', 'ConfigError', 'PipelineConfig', 'widget_params', 'notebook_config',
-           'get_secret', 'get_spark', 'check_storage', 'arrow_schema', 'fs_exists', 'fs_delete', 'fs_write_bytes',
-           'fs_read_bytes', 'fs_list', 'fs_sizes', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table',
-           'read_table', 'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
+__all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'SECRET_KEYS', 'RUNTIME_CONSTRAINTS',
+           'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'lake_path',
+           'PipelineConfig', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks', 'get_spark',
+           'check_storage', 'arrow_schema', 'local_path', 'fs_exists', 'fs_delete', 'fs_write_bytes', 'fs_read_bytes',
+           'fs_sizes', 'fs_list', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table', 'read_table',
+           'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
 
 # %% ../nbs/00_core.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -82,6 +87,23 @@ CHOICES = {
 }
 PATH_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root", "snapshot_root", "tmdb_ids_file",
                "discogs_releases_dump", "discogs_masters_dump", "labels_path")
+OUTPUT_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root")  # written by Spark; the rest is only read
+LOCAL_OUTPUT = "data/out"  # the repo-relative home of every output root when run locally
+
+
+def lake_path(name: str, path: str, lake_root: str) -> str:
+    "Where output root `name` goes on Databricks: a lake or `/Volumes` path as given; a repo-relative one under `lake_root`."
+    if path.startswith("/Workspace/"):
+        raise ConfigError(f"{name}={path!r}: Spark cannot write workspace files; give an abfss:// or /Volumes/... path")
+    if not path or has_scheme(path) or posixpath.isabs(path):
+        return path
+    if not lake_root:
+        raise ConfigError(f"{name}={path!r} is relative to the repo, which Spark cannot write on Databricks: give an "
+                          "abfss:// or /Volumes/... path, or set CAPSTONE_LAKE_ROOT on the cluster")
+    rel = posixpath.normpath(path)
+    rel = rel[len(LOCAL_OUTPUT):] if rel == LOCAL_OUTPUT or rel.startswith(LOCAL_OUTPUT + "/") else rel
+    return join_uri(lake_root, rel)
+
 
 
 @dataclass(frozen=True)
@@ -116,8 +138,8 @@ class PipelineConfig:
     match_knobs: str = ""  # JSON object of matcher fields to change, e.g. {"word_pair_max_df": 80}
 
     @classmethod
-    def from_params(cls, project_root: str | None = None, **params) -> "PipelineConfig":
-        "Coerce, validate and resolve parameters (strings allowed) into a config."
+    def from_params(cls, project_root: str | None = None, lake_root: str | None = None, **params) -> "PipelineConfig":
+        "Coerce, validate and resolve parameters (strings allowed); `lake_root` is not None on Databricks only."
         known = {f.name: f for f in fields(cls)}
         unknown = sorted(set(params) - set(known))
         if unknown:
@@ -127,10 +149,11 @@ class PipelineConfig:
         for name, value in params.items():
             values[name] = _coerce(name, value, type(getattr(cls, name)))
         for name in PATH_FIELDS:
-            if name in values:
-                values[name] = resolve_uri(values[name], root)
-            else:
-                values[name] = resolve_uri(getattr(cls, name), root)
+            path = values.get(name, getattr(cls, name))
+            if lake_root is not None and name in OUTPUT_FIELDS:
+                path = lake_path(name, path, lake_root)
+            values[name] = resolve_uri(path, root)
+
         for name, folder in (("gold_root", "gold"), ("metrics_root", "metrics")):
             values[name] = values[name] or join_uri(values["output_root"], folder)
         values["run_id"] = values.get("run_id") or new_run_id()
@@ -199,9 +222,12 @@ def widget_params(defaults: dict, dbutils=None) -> dict:
     return values
 
 
-def notebook_config(defaults: dict, dbutils=None, project_root: str | None = None) -> PipelineConfig:
-    "The one config of a notebook run, from its `parameters` cell or its widgets."
-    return PipelineConfig.from_params(project_root=project_root, **widget_params(defaults, dbutils))
+def notebook_config(defaults: dict, dbutils=None, project_root: str | None = None, environ=None) -> PipelineConfig:
+    "The one config of a notebook run, from its `parameters` cell or, on Databricks, its widgets and the lake root."
+    # on Databricks (dbutils given) repo-relative output roots move under the cluster's CAPSTONE_LAKE_ROOT
+    lake_root = None if dbutils is None else (os.environ if environ is None else environ).get("CAPSTONE_LAKE_ROOT", "")
+    return PipelineConfig.from_params(project_root=project_root, lake_root=lake_root, **widget_params(defaults, dbutils))
+
 
 
 SECRET_KEYS = {"TMDB_READ_TOKEN": "tmdb-read-token", "TMDB_API_KEY": "tmdb-api-key", "DISCOGS_TOKEN": "discogs-token"}
@@ -220,6 +246,29 @@ def get_secret(name: str, cfg: PipelineConfig, dbutils=None) -> str | None:
     if key not in {s.key for s in dbutils.secrets.list(cfg.secret_scope)}:
         return None
     return dbutils.secrets.get(scope=cfg.secret_scope, key=key) or None
+
+# %% ../nbs/00_core.ipynb #5593a868
+RUNTIME_CONSTRAINTS = "infrastructure/databricks/runtime-14.3-lts.txt"
+
+
+def _installed(dist: str) -> bool:
+    try:
+        return bool(importlib.metadata.version(dist))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+
+
+def install_on_databricks(ipython, environ=None, project_root: str | None = None, installed: bool | None = None) -> str | None:
+    "On Databricks, `%pip install` the repo's package for this notebook, upgrading nothing; returns pip's arguments."
+    if "DATABRICKS_RUNTIME_VERSION" not in (os.environ if environ is None else environ):
+        return None  # papermill, nbval, Jupyter: the venv has everything
+    if _installed("capstone") if installed is None else installed:
+        return None  # a job task: the bundle installed the wheel
+    root = project_root or find_project_root()
+
+    args = f"install --quiet --constraint {shlex.quote(posixpath.join(root, RUNTIME_CONSTRAINTS))} {shlex.quote(root)}"
+    ipython.run_line_magic("pip", args)
+    return args
 
 # %% ../nbs/00_core.ipynb #da18fbd6
 def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
@@ -277,8 +326,20 @@ def _fs_path(spark: SparkSession, uri: str):
     return fs, path
 
 
+def local_path(uri: str) -> str | None:
+    "The driver's file-system path of a plain path or `file:` URI; None for any other scheme."
+    if not has_scheme(uri):
+        return uri
+    if uri.startswith("file:"):
+        return "/" + uri[len("file:"):].lstrip("/")
+    return None
+
+
 def fs_exists(spark: SparkSession, uri: str) -> bool:
     "True when a file or folder exists at `uri`."
+    local = local_path(uri)
+    if local is not None:
+        return os.path.exists(local)
     fs, path = _fs_path(spark, uri)
     return bool(fs.exists(path))
 
@@ -320,6 +381,11 @@ def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
 
 def fs_read_bytes(spark: SparkSession, uri: str) -> bytes:
     "All bytes of the file at `uri` (small files only)."
+    local = local_path(uri)
+    if local is not None:
+        if not os.path.isfile(local):
+            raise FileNotFoundError(uri)
+        return Path(local).read_bytes()
     fs, path = _fs_path(spark, uri)
     if not fs.exists(path):
         raise FileNotFoundError(uri)
@@ -334,25 +400,11 @@ def fs_read_bytes(spark: SparkSession, uri: str) -> bytes:
         stream.close()
 
 
-def fs_list(spark: SparkSession, uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
-    "Files under `uri` (recursively), sorted, optionally only those ending in one of `suffixes`."
-    fs, path = _fs_path(spark, uri)
-    if not fs.exists(path):
-        return []
-    it = fs.listFiles(path, True)
-    out = []
-    while it.hasNext():
-        name = it.next().getPath().toString()
-        base = name.rsplit("/", 1)[-1]
-        if base.startswith((".", "_")) or "._tmp_" in base:
-            continue
-        if not suffixes or base.endswith(suffixes):
-            out.append(name)
-    return sorted(out)
-
-
 def fs_sizes(spark: SparkSession, uri: str) -> dict[str, int]:
-    "Size in bytes of every file under `uri` (recursively)."
+    "Size in bytes of every file under `uri` (recursively); local paths are listed by the driver itself."
+    local = local_path(uri)
+    if local is not None:
+        return {str(p): p.stat().st_size for p in Path(local).rglob("*") if p.is_file()} if os.path.isdir(local) else {}
     fs, path = _fs_path(spark, uri)
     if not fs.exists(path):
         return {}
@@ -363,19 +415,44 @@ def fs_sizes(spark: SparkSession, uri: str) -> dict[str, int]:
     return out
 
 
+def fs_list(spark: SparkSession, uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
+    "Files under `uri` (recursively), sorted, optionally only those ending in one of `suffixes`; hidden ones skipped."
+    out = []
+    for name in fs_sizes(spark, uri):
+        base = name.rsplit("/", 1)[-1]
+        if base.startswith((".", "_")) or "._tmp_" in base:
+            continue
+        if not suffixes or base.endswith(suffixes):
+            out.append(name)
+    return sorted(out)
+
+
 def fs_copy(spark: SparkSession, src: str, dst: str) -> str:
     "Stream-copy one file (any size, any Hadoop scheme) to `dst`, atomically."
     jvm = spark.sparkContext._jvm
-    sfs, spath = _fs_path(spark, src)
-    if not sfs.exists(spath):
-        raise FileNotFoundError(src)
     dfs, dpath = _fs_path(spark, dst)
     tmp = jvm.org.apache.hadoop.fs.Path(_tmp_uri(dst))
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    if not jvm.org.apache.hadoop.fs.FileUtil.copy(sfs, spath, dfs, tmp, False, True, conf):
-        raise OSError(f"copy {src} -> {dst} failed")
+    local = local_path(src)
+    if local is not None:  # read by the driver: Databricks workspace files are not readable through the JVM
+        if not os.path.isfile(local):
+            raise FileNotFoundError(src)
+        out = dfs.create(tmp, True)
+        try:
+            with open(local, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    out.write(bytearray(chunk))
+        finally:
+            out.close()
+    else:
+        sfs, spath = _fs_path(spark, src)
+        if not sfs.exists(spath):
+            raise FileNotFoundError(src)
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        if not jvm.org.apache.hadoop.fs.FileUtil.copy(sfs, spath, dfs, tmp, False, True, conf):
+            raise OSError(f"copy {src} -> {dst} failed")
     _move_into_place(dfs, tmp, dpath)
     return dst
+
 
 
 def gunzip_if_needed(data: bytes) -> bytes:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import threading
 import time
@@ -20,19 +21,30 @@ from requests_ratelimiter import LimiterAdapter
 from urllib3.util.retry import Retry
 
 # %% auto #0
-__all__ = ['RETRY_STATUSES', 'SECRET_PARAMS', 'SECRET_IN_TEXT', 'BODY_ERRORS', 'api_session', 'strip_secrets', 'RedactSecrets',
-           'redact_http_logs', 'session_secrets', 'Fetched', 'FetchStats', 'get', 'batches', 'fetch_all']
+__all__ = ['RETRY_STATUSES', 'SECRET_PARAMS', 'SECRET_IN_TEXT', 'BODY_ERRORS', 'JitteredRetry', 'api_session', 'strip_secrets',
+           'RedactSecrets', 'redact_http_logs', 'session_secrets', 'Fetched', 'FetchStats', 'get', 'batches',
+           'fetch_all']
 
 # %% ../nbs/00b_fetch.ipynb #b43280ee
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 
+class JitteredRetry(Retry):
+    "urllib3's `Retry` with up to half a backoff step of random jitter, on urllib3 1.26 (Databricks 14.3) and 2.x alike."
+
+    def get_backoff_time(self) -> float:
+        # urllib3 1.26 has no `backoff_jitter` argument; `get_backoff_time` is the hook both versions call
+        base = super().get_backoff_time()
+        return base + random.uniform(0, self.backoff_factor / 2) if base > 0 else base
+
+
 def api_session(base_url: str, per_second: float, retries: int = 5, backoff: float = 0.5, pool: int = 8,
                 headers: dict | None = None, params: dict | None = None) -> requests.Session:
     "A session for `base_url` with urllib3 retries (backoff with jitter, `Retry-After`) and a shared rate limit."
-    retry = Retry(total=retries, connect=retries, read=retries, status=retries, other=retries,
-                  backoff_factor=backoff, backoff_jitter=backoff / 2, status_forcelist=RETRY_STATUSES,
-                  allowed_methods=frozenset({"GET"}), respect_retry_after_header=True, raise_on_status=False)
+    retry = JitteredRetry(total=retries, connect=retries, read=retries, status=retries, other=retries,
+                          backoff_factor=backoff, status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
+                          respect_retry_after_header=True, raise_on_status=False)
+
     adapter = LimiterAdapter(per_second=per_second, per_host=False,  # a window of 1 s holding per_second requests
                              max_retries=retry, pool_connections=pool, pool_maxsize=pool)
     redact_http_logs()

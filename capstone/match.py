@@ -5,8 +5,10 @@
 # %% ../nbs/05_match.ipynb #a2c21abb
 from __future__ import annotations
 
+import io
 import json
 import re
+
 from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
@@ -15,7 +17,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
 
-from .core import ConfigError, ContractError, PipelineConfig, fs_exists, get_spark, read_table, stage_metrics, write_table
+from .core import (ConfigError, ContractError, PipelineConfig, fs_exists, fs_read_bytes, get_spark, read_table,
+                           stage_metrics, write_table)
 from .prepare import normalize_artist
 from .validate import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
 
@@ -408,9 +411,22 @@ def candidate_id_of(master: Column, release: Column) -> Column:
 
 
 def read_labels(spark: SparkSession, path: str) -> DataFrame:
-    "The labels file with its written-out schema and each row's candidate id."
-    df = spark.read.csv(path, header=True, schema=LABELS_SCHEMA, escape='"', multiLine=True, mode="FAILFAST")
+    "The labels CSV with its written-out schema and each row's candidate id; a value that does not fit stops the run."
+    # a small file, read by the driver: on Databricks it may be a workspace file, which Spark cannot read
+    text = pd.read_csv(io.BytesIO(fs_read_bytes(spark, path)), dtype=str, keep_default_na=False)
+    missing = [f.name for f in LABELS_SCHEMA.fields if f.name not in text.columns]
+    if missing:
+        raise ContractError(f"labels {path}: required column(s) {missing} missing; found {list(text.columns)}")
+    rows = [tuple(v or None for v in r) for r in text[LABELS_SCHEMA.fieldNames()].itertuples(index=False)]
+    raw = spark.createDataFrame(rows, T.StructType([T.StructField(f.name, T.StringType()) for f in LABELS_SCHEMA]))
+
+    df = raw.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in LABELS_SCHEMA.fields])
+    unfit = [f.name for f in LABELS_SCHEMA.fields if f.dataType != T.StringType()
+             if raw.where(F.col(f.name).isNotNull() & F.col(f.name).cast(f.dataType).isNull()).limit(1).count()]
+    if unfit:
+        raise ContractError(f"labels {path}: column(s) {unfit} hold values that are not {[str(LABELS_SCHEMA[n].dataType) for n in unfit]}")
     return df.withColumn("candidate_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")))
+
 
 
 def _prf(tp: int, fp: int, fn: int) -> dict:

@@ -21,10 +21,10 @@ from .core import PipelineConfig, arrow_schema, fs_list, get_spark, stage_metric
 __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'TMDB_MOVIE_SCHEMA', 'COMPOSER_JOBS', 'RECORDS',
            'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA', 'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT',
            'SEARCH_RESPONSE_SCHEMA', 'split_artist_title', 'fold_text', 'normalize_title', 'normalize_artist',
-           'title_key', 'title_keys', 'artist_keys', 'partial_date_year', 'partial_date_error', 'read_raw_text',
-           'keep_latest', 'latest_first', 'parse_tmdb_movies', 'xml_parser', 'release_record', 'master_record',
-           'parse_dump_chunk', 'parsed_schema', 'read_dump_chunks', 'parse_dump', 'prepare_releases', 'prepare_masters',
-           'prepare_search_results', 'run_step']
+           'title_key', 'title_keys', 'artist_keys', 'zero_as_null', 'partial_date_year', 'partial_date_error',
+           'read_raw_text', 'keep_latest', 'latest_first', 'parse_tmdb_movies', 'xml_parser', 'release_record',
+           'master_record', 'parse_dump_chunk', 'parsed_schema', 'read_dump_chunks', 'parse_dump', 'prepare_releases',
+           'prepare_masters', 'prepare_search_results', 'run_step']
 
 # %% ../nbs/03_prepare.ipynb #49ea91ad
 SOUNDTRACK_PHRASES = [
@@ -134,11 +134,16 @@ def artist_keys(col: Column) -> Column:
 _PARTIAL_DATE = r"^(\d{4})(-\d{1,2}(-\d{1,2})?)?$"
 
 
+def zero_as_null(col: Column) -> Column:
+    "Null where `col` is 0 (Discogs' unknown marker); `F.nullif` is broken on PySpark 3.5.0, Databricks 14.3's Spark."
+    return F.when(col != 0, col)
+
+
 def partial_date_year(col: Column) -> Column:
     "Year of a partial date such as `1999-03-00` or `1999`; null when empty, unknown (`0`) or unparseable."
     s = F.trim(col)
     year = F.regexp_extract(s, _PARTIAL_DATE, 1)
-    return F.when(year != "", F.nullif(year.cast("int"), F.lit(0)))
+    return F.when(year != "", zero_as_null(year.cast("int")))
 
 
 def partial_date_error(col: Column) -> Column:
@@ -464,8 +469,8 @@ def prepare_search_results(raw: DataFrame) -> DataFrame:
     return rows.select(
         F.col("res.id").alias("discogs_id"), F.col("res.type").alias("result_type"),
         F.when(F.col("res.type") == "release", F.col("res.id")).alias("discogs_release_id"),
-        F.nullif(F.when(F.col("res.type") == "master", F.col("res.id")).otherwise(F.col("res.master_id")),
-                 F.lit(0)).alias("discogs_master_id"),
+        zero_as_null(F.when(F.col("res.type") == "master", F.col("res.id")).otherwise(F.col("res.master_id")))
+        .alias("discogs_master_id"),
         F.col("res.title").alias("search_title"), split["artist"].alias("artist_credit"), split["title"].alias("title"),
         title_key(split["title"]).alias("title_key"), F.col("res.year").alias("year_raw"),
         partial_date_year(F.col("res.year")).alias("release_year"), F.col("res.country").alias("country"),

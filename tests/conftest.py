@@ -10,9 +10,17 @@ os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "local_only: needs this repo's local tools; tests/run_suite.py leaves it out")
+
+
 @pytest.fixture(scope="session")
 def spark():
     from pyspark.sql import SparkSession
+    active = SparkSession.getActiveSession()
+    if active is not None:  # a Databricks cluster's own session (tests/run_suite.py there): used as it is, never stopped
+        yield active
+        return
     s = (SparkSession.builder.master("local[2]").appName("capstone-tests")
          .config("spark.sql.shuffle.partitions", "1")
          .config("spark.default.parallelism", "1")

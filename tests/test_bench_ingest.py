@@ -4,9 +4,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
 from capstone.bench_ingest import FAULTS, baseline_iterparse, bench, broken, generate_dump, sample_records, tree_cpu_s
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py): the benchmarks are local tools
 
 SOURCE = str(ROOT / "data/sample/dump/discogs_20200806_releases.xml.gz")
 

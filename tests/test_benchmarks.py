@@ -3,10 +3,13 @@ import random
 
 import pytest
 
+pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
 from capstone.bench_extract import FAULTS, PERMANENT, resume_case, run_case, sample_bodies
 from capstone.bench_match import SUFFIXES, bench, composer_pool, film_title, generate, prf, real_material
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py): the benchmarks are local tools
 
 
 @pytest.fixture(scope="module")

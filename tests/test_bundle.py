@@ -4,19 +4,26 @@ The bundle CLI cannot run here, so these tests check what it would: notebook pat
 the cluster, the targets, and the job and cluster specs against the Python bundle models (`databricks-bundles`).
 """
 import ast
+import configparser
 import re
 import zipfile
 import subprocess
 import sys
 from pathlib import Path
 
-import papermill
 import pytest
-import yaml
-from databricks.bundles.clusters import Cluster
-from databricks.bundles.jobs import Job
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+papermill = pytest.importorskip("papermill")  # local tools: a cluster's test run leaves this module out
+yaml = pytest.importorskip("yaml")
+Cluster = pytest.importorskip("databricks.bundles.clusters").Cluster
+Job = pytest.importorskip("databricks.bundles.jobs").Job
 
 from capstone.core import NOTEBOOKS, PATH_FIELDS, STAGES, notebook_config
+
+pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py): the bundle's CLI models and a wheel build are deployment tools, not cluster code
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = yaml.safe_load((ROOT / "databricks.yml").read_text())
@@ -38,7 +45,7 @@ def resolve(value: str, target: str) -> str:
              "workspace.current_user.short_name": "someone", "bundle.target": target}
     for _ in range(3):  # variables may refer to workspace paths
         value = re.sub(r"\$\{var\.(\w+)\}", lambda m: str(variables[m.group(1)]), value)
-        value = re.sub(r"\$\{([\w.]+)\}", lambda m: known[m.group(1)], value)
+        value = re.sub(r"\$\{((?!var\.)[\w.]+)\}", lambda m: known[m.group(1)], value)
     return value.replace("{{job.run_id}}", "731944017")
 
 
@@ -141,15 +148,110 @@ def test_every_task_builds_its_config_from_widgets(target):
             assert "secret_scope" not in preset or cfg.secret_scope == "capstone-kv"
 
 
-def test_artifact_build_makes_an_importable_wheel(tmp_path):
-    "The bundle's build command, run here: the wheel carries every module and the runtime bounds."
+CONSTRAINTS = ROOT / "infrastructure/databricks/runtime-14.3-lts.txt"
+RUNTIME_IMPORTS = {"pandas", "numpy", "pyarrow", "matplotlib", "lxml", "requests", "urllib3", "rapidfuzz",
+                   "requests-ratelimiter", "tqdm", "fastcore"}
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    "The bundle's build command, run here."
     build = BUNDLE["artifacts"]["capstone_wheel"]["build"].split()
     assert build[:4] == ["python", "-m", "pip", "wheel"]
+    out = tmp_path_factory.mktemp("wheel")
     cmd = [sys.executable, *build[1:]]
-    cmd[cmd.index("--wheel-dir") + 1] = str(tmp_path)
+    cmd[cmd.index("--wheel-dir") + 1] = str(out)
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-    (wheel,) = tmp_path.glob("capstone-*.whl")
+    (found,) = out.glob("capstone-*.whl")
+    return found
+
+
+def requires_dist(wheel_path: Path) -> list[Requirement]:
+    names = zipfile.ZipFile(wheel_path).namelist()
+    meta = zipfile.ZipFile(wheel_path).read(next(n for n in names if n.endswith("METADATA"))).decode()
+    return [Requirement(line.split(":", 1)[1].strip()) for line in meta.splitlines() if line.startswith("Requires-Dist:")]
+
+
+def runtime_pins() -> dict[str, Version]:
+    "The constraints file: canonical name -> the version Databricks Runtime 14.3 LTS ships."
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        spec = line.split("#", 1)[0].strip()
+        if spec:
+            req = Requirement(spec)
+            (pin,) = req.specifier
+            assert pin.operator == "==", line
+            pins[canonicalize_name(req.name)] = Version(pin.version)
+    return pins
+
+
+def test_artifact_build_makes_an_importable_wheel(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert {f"capstone/{m}.py" for m in ("core", "extract_tmdb", "prepare", "validate", "match", "report")} <= set(names)
-    meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
-    assert "Requires-Dist: pyspark<3.6,>=3.5" in meta
+
+
+def test_wheel_requirements_upgrade_no_library_of_the_runtime(wheel):
+    pins = runtime_pins()
+    assert {"pyspark", "pandas", "numpy", "pyarrow", "urllib3", "requests", "lxml", "matplotlib", "ipykernel"} <= set(pins)
+    reqs = requires_dist(wheel)
+    for req in reqs:  # extras included: the test job installs `test` on the cluster
+        name = canonicalize_name(req.name)
+        if name in pins:
+            assert req.specifier.contains(pins[name], prereleases=True), f"{req} would replace the runtime's {name} {pins[name]}"
+    base = {canonicalize_name(r.name) for r in reqs if r.marker is None}
+    assert base == {canonicalize_name(n) for n in RUNTIME_IMPORTS}, "the wheel asks a cluster for what its stages import"
+    spark = [r for r in reqs if canonicalize_name(r.name) == "pyspark"]
+    assert any(r.marker.evaluate({"extra": "spark"}) for r in spark), "local installs take pyspark from the spark extra"
+    assert all(r.marker is not None and not r.marker.evaluate({"extra": "run"}) for r in spark), "a cluster brings its own"
+    tools = {canonicalize_name(r.name) for r in reqs if r.marker is not None and not r.marker.evaluate({"extra": "spark"})}
+    assert {"papermill", "nbconvert", "ipykernel", "python-pptx", "psutil", "pytest"} <= tools
+
+
+TESTS_JOB = BUNDLE["resources"]["jobs"]["capstone_tests"]
+
+
+def test_cluster_test_job_runs_the_suite_with_the_test_extra():
+    (task,) = Job.from_dict(TESTS_JOB).tasks
+    raw = TESTS_JOB["tasks"][0]
+    assert (ROOT / raw["spark_python_task"]["python_file"]).is_file()
+    settings = configparser.ConfigParser(delimiters=["="])
+    settings.read(ROOT / "settings.ini")
+    test_extra = set(settings["DEFAULT"]["test_requirements"].split())
+    pypi = {lib["pypi"]["package"] for lib in raw["libraries"] if "pypi" in lib}
+    assert pypi <= test_extra and {"pytest>=8,<9", "pytest-cov>=5,<7"} <= pypi
+    assert {"whl": "./dist/*.whl"} in raw["libraries"]
+    args = raw["spark_python_task"]["parameters"]
+    assert resolve(args[args.index("--metrics-root") + 1], "prod").startswith("abfss://metrics@stcapstoneprod.")
+    assert args[args.index("--run-id") + 1] == "{{job.run_id}}"
+    assert TESTS_JOB["job_clusters"][0]["new_cluster"] == JOB["job_clusters"][0]["new_cluster"]
+
+
+def test_interactive_cluster_sends_repo_outputs_to_the_lake():
+    spec = BUNDLE["resources"]["clusters"]["capstone_blob_cluster"]
+    for target in ("dev", "prod"):
+        lake = resolve(spec["spark_env_vars"]["CAPSTONE_LAKE_ROOT"], target)
+        assert lake.startswith("abfss://") or lake.startswith("/Volumes/"), lake
+        cfg = notebook_config(dict(raw_root="data/out/raw", output_root="data/out", snapshot_root="data/sample/snapshots"),
+                              _Dbutils({}), project_root="/Workspace/Repos/someone/capstone",
+                              environ={"CAPSTONE_LAKE_ROOT": lake})
+        assert (cfg.raw_root, cfg.output_root) == (f"{lake}/raw", lake)
+        assert cfg.snapshot_root.startswith("/Workspace/Repos/someone/capstone/")  # read on the driver
+
+
+def test_prod_never_points_at_the_repo():
+    "Every path parameter of every prod task, resolved as the job resolves it, is a lake URI or a /Volumes path."
+    checked = 0
+    for stage, task in TASKS.items():
+        defaults = notebook_defaults(task["notebook_task"]["notebook_path"])
+        preset = {k: resolve(str(v), "prod") for k, v in task["notebook_task"]["base_parameters"].items()}
+        cfg = notebook_config(defaults, _Dbutils(preset), project_root="/Workspace/Shared/.bundle/x/prod/files",
+                              environ={})
+        for name in PATH_FIELDS:
+            if name not in defaults and name not in ("gold_root", "metrics_root"):
+                continue  # the notebook does not take it
+            value = getattr(cfg, name)
+            if name == "labels_path" and value == "":
+                continue  # no labels in prod: evaluation is skipped
+            assert value.startswith(("abfss://", "/Volumes/")), (stage, name, value)
+            checked += 1
+    assert checked >= 20

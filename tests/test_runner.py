@@ -1,6 +1,8 @@
 "`capstone run` end to end through papermill, as a user runs it."
+import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,8 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT
+
+pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py): the papermill runner and its Jupyter kernel are this repo's local tools
 
 CAPSTONE = str(Path(sys.executable).parent / "capstone")
 
@@ -47,12 +51,29 @@ def test_full_run_leaves_rendered_notebooks_and_metrics(full_run):
     assert "index.html" in proc.stdout
 
 
-def test_later_steps_run_alone_on_an_existing_raw_zone(full_run, tmp_path):
+def other_raw_zone(sample_raw: Path, dest: Path) -> Path:
+    "A raw zone that is not the sample: a third of its films, Blade Runner not among them, and no search responses."
+    shutil.copytree(sample_raw, dest, ignore=shutil.ignore_patterns("search"))
+    kept = 0
+    for part in (dest / "tmdb" / "movies").rglob("*.jsonl.gz"):
+        lines = gzip.decompress(part.read_bytes()).splitlines(keepends=True)
+        keep = [line for i, line in enumerate(lines) if i % 3 == 0 and json.loads(line).get("id") != 78]
+        kept += len(keep)
+        part.write_bytes(gzip.compress(b"".join(keep)))
+    assert kept > 1000 and not (dest / "discogs" / "search").exists()
+    return dest
+
+
+def test_later_steps_run_alone_on_a_raw_zone_that_is_not_the_sample(full_run, tmp_path):
     out, _ = full_run
-    proc = run("run", "--steps", "prepare,validate,match", "-p", f"raw_root={out}/raw", "-p", f"output_root={tmp_path}")
+    raw = other_raw_zone(out / "raw", tmp_path / "raw")
+    proc = run("run", "--steps", "prepare,validate,match", "-p", f"raw_root={raw}", "-p", f"output_root={tmp_path}/out")
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(pd.read_parquet(tmp_path / "gold/film_soundtrack_links")) == len(pd.read_parquet(out / "gold/film_soundtrack_links"))
-    assert not (tmp_path / "raw").exists()
+    films = pd.read_parquet(tmp_path / "out/silver/films")
+    assert 1000 < len(films) < 2000 and 78 not in set(films.tmdb_id)
+    links = pd.read_parquet(tmp_path / "out/gold/film_soundtrack_links")
+    assert len(links) > 0 and 78 not in set(links.tmdb_id)
+    assert not (tmp_path / "out" / "raw").exists()
 
 
 def test_failure_names_notebook_and_cell_in_one_line(tmp_path):
