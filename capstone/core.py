@@ -9,13 +9,11 @@ import datetime as dt
 import gzip
 import importlib.metadata
 import inspect
-
 import json
 import os
 import posixpath
 import shlex
 import sys
-
 import time
 import uuid
 from contextlib import contextmanager
@@ -95,6 +93,9 @@ def lake_path(name: str, path: str, lake_root: str) -> str:
     "Where output root `name` goes on Databricks: a lake or `/Volumes` path as given; a repo-relative one under `lake_root`."
     if path.startswith("/Workspace/"):
         raise ConfigError(f"{name}={path!r}: Spark cannot write workspace files; give an abfss:// or /Volumes/... path")
+    if posixpath.isabs(path) and not path.startswith("/Volumes/"):
+        # Hadoop reads a plain path as DBFS there, and the driver's Python as its local disk: they would disagree
+        raise ConfigError(f"{name}={path!r}: on Databricks give an abfss://, dbfs:/ or /Volumes/... path")
     if not path or has_scheme(path) or posixpath.isabs(path):
         return path
     if not lake_root:
@@ -103,7 +104,6 @@ def lake_path(name: str, path: str, lake_root: str) -> str:
     rel = posixpath.normpath(path)
     rel = rel[len(LOCAL_OUTPUT):] if rel == LOCAL_OUTPUT or rel.startswith(LOCAL_OUTPUT + "/") else rel
     return join_uri(lake_root, rel)
-
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,6 @@ class PipelineConfig:
             if lake_root is not None and name in OUTPUT_FIELDS:
                 path = lake_path(name, path, lake_root)
             values[name] = resolve_uri(path, root)
-
         for name, folder in (("gold_root", "gold"), ("metrics_root", "metrics")):
             values[name] = values[name] or join_uri(values["output_root"], folder)
         values["run_id"] = values.get("run_id") or new_run_id()
@@ -229,7 +228,6 @@ def notebook_config(defaults: dict, dbutils=None, project_root: str | None = Non
     return PipelineConfig.from_params(project_root=project_root, lake_root=lake_root, **widget_params(defaults, dbutils))
 
 
-
 SECRET_KEYS = {"TMDB_READ_TOKEN": "tmdb-read-token", "TMDB_API_KEY": "tmdb-api-key", "DISCOGS_TOKEN": "discogs-token"}
 
 
@@ -265,7 +263,6 @@ def install_on_databricks(ipython, environ=None, project_root: str | None = None
     if _installed("capstone") if installed is None else installed:
         return None  # a job task: the bundle installed the wheel
     root = project_root or find_project_root()
-
     args = f"install --quiet --constraint {shlex.quote(posixpath.join(root, RUNTIME_CONSTRAINTS))} {shlex.quote(root)}"
     ipython.run_line_magic("pip", args)
     return args

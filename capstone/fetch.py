@@ -22,8 +22,8 @@ from urllib3.util.retry import Retry
 
 # %% auto #0
 __all__ = ['RETRY_STATUSES', 'SECRET_PARAMS', 'SECRET_IN_TEXT', 'BODY_ERRORS', 'JitteredRetry', 'api_session', 'strip_secrets',
-           'RedactSecrets', 'redact_http_logs', 'session_secrets', 'Fetched', 'FetchStats', 'get', 'batches',
-           'fetch_all']
+           'RedactSecrets', 'redact_http_logs', 'session_secrets', 'Fetched', 'FetchStats', 'read_body', 'get',
+           'batches', 'fetch_all']
 
 # %% ../nbs/00b_fetch.ipynb #b43280ee
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -44,7 +44,6 @@ def api_session(base_url: str, per_second: float, retries: int = 5, backoff: flo
     retry = JitteredRetry(total=retries, connect=retries, read=retries, status=retries, other=retries,
                           backoff_factor=backoff, status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
                           respect_retry_after_header=True, raise_on_status=False)
-
     adapter = LimiterAdapter(per_second=per_second, per_host=False,  # a window of 1 s holding per_second requests
                              max_retries=retry, pool_connections=pool, pool_maxsize=pool)
     redact_http_logs()
@@ -135,6 +134,17 @@ BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.Con
                requests.exceptions.ConnectionError)  # what reading a body that stops half-way raises
 
 
+def read_body(r: requests.Response) -> bytes:
+    "The whole body; `ChunkedEncodingError` when fewer bytes came than `Content-Length` announced."
+    body = r.content
+    # urllib3 2 raises on a short body itself; urllib3 1.26 (Databricks 14.3) returns it, cut, without a word
+    expected = r.headers.get("Content-Length", "")
+    if expected.isdigit() and r.raw is not None and r.raw.tell() < int(expected):
+        raise requests.exceptions.ChunkedEncodingError(f"body cut off at {r.raw.tell()} of {expected} bytes")
+    return body
+
+
+
 def get(session: requests.Session, url: str, stats: FetchStats, params: dict | None = None,
         timeout: float = 30.0, body_attempts: int = 3) -> Fetched:
     "GET with the session's retries; a body cut off mid-way is asked for again up to `body_attempts` times."
@@ -147,7 +157,8 @@ def get(session: requests.Session, url: str, stats: FetchStats, params: dict | N
             return Fetched(shown, None, error=f"{type(e).__name__} after retries")
         history = [h.status for h in (r.raw.retries.history if getattr(r.raw, "retries", None) else ())]
         try:
-            body = r.content
+            body = read_body(r)
+
         except BODY_ERRORS as e:
             r.close()
             last = attempt == body_attempts

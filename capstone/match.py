@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import json
 import re
-
 from dataclasses import asdict, dataclass, fields
 
 import pandas as pd
@@ -419,7 +418,6 @@ def read_labels(spark: SparkSession, path: str) -> DataFrame:
         raise ContractError(f"labels {path}: required column(s) {missing} missing; found {list(text.columns)}")
     rows = [tuple(v or None for v in r) for r in text[LABELS_SCHEMA.fieldNames()].itertuples(index=False)]
     raw = spark.createDataFrame(rows, T.StructType([T.StructField(f.name, T.StringType()) for f in LABELS_SCHEMA]))
-
     df = raw.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in LABELS_SCHEMA.fields])
     unfit = [f.name for f in LABELS_SCHEMA.fields if f.dataType != T.StringType()
              if raw.where(F.col(f.name).isNotNull() & F.col(f.name).cast(f.dataType).isNull()).limit(1).count()]

@@ -1,5 +1,6 @@
 "The five stages and the report on the bundled real sample, in-process (so coverage sees them, Spark workers included)."
 import json
+from pathlib import Path
 
 from capstone.core import read_metrics
 
@@ -45,3 +46,13 @@ def test_dev_label_evaluation_is_reported(sample_run):
     assert ev["blocking_recall"] == 1.0
     assert ev["auto"]["precision"] >= 0.9 and ev["auto_review"]["recall"] >= 0.9
     json.dumps(metrics)  # the metrics are plain JSON
+
+
+def test_replayed_search_pages_land_under_their_own_names(sample_run):
+    "The snapshot's relative paths are kept: a `file:` prefix once cut them short (`source=replay/earch/...`)."
+    cfg, _ = sample_run
+    landed = Path(cfg.raw("discogs", "search", "source=replay"))
+    snapshot = Path(cfg.snapshot_root) / "discogs" / "search"
+    assert sorted(p.relative_to(landed) for p in landed.rglob("*.json")) == \
+        sorted(p.relative_to(snapshot) for p in snapshot.rglob("*.json"))
+    assert len(list(landed.rglob("*.json"))) >= 10
