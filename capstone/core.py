@@ -20,17 +20,18 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator
+from urllib.parse import urlsplit
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 # %% auto #0
 __all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'SECRET_KEYS', 'RUNTIME_CONSTRAINTS',
-           'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'lake_path',
-           'PipelineConfig', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks', 'get_spark',
-           'check_storage', 'arrow_schema', 'local_path', 'fs_exists', 'fs_delete', 'fs_write_bytes', 'fs_read_bytes',
-           'fs_sizes', 'fs_list', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table', 'read_table',
-           'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
+           'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root',
+           'lake_path', 'PipelineConfig', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks',
+           'get_spark', 'check_storage', 'arrow_schema', 'local_path', 'fs_exists', 'fs_delete', 'fs_write_bytes',
+           'fs_read_bytes', 'fs_sizes', 'fs_list', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table',
+           'read_table', 'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
 
 # %% ../nbs/00_core.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -87,6 +88,16 @@ PATH_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root", "snapshot
                "discogs_releases_dump", "discogs_masters_dump", "labels_path")
 OUTPUT_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root")  # written by Spark; the rest is only read
 LOCAL_OUTPUT = "data/out"  # the repo-relative home of every output root when run locally
+
+
+def check_root(name: str, path: str) -> str:
+    "`path` itself; `ConfigError` for a root whose tables would land in `/`, a home folder or a bucket's top."
+    bare = path.rstrip("/")
+    target = urlsplit(bare).path.rstrip("/") if has_scheme(bare) else bare
+    if not target or target in ("~", os.path.expanduser("~").rstrip("/")):
+        raise ConfigError(f"{name}={path!r}: an output root must be a folder of its own, not empty, '/', a home "
+                          "folder or the top of a bucket or container")
+    return path
 
 
 def lake_path(name: str, path: str, lake_root: str) -> str:
@@ -150,11 +161,15 @@ class PipelineConfig:
             values[name] = _coerce(name, value, type(getattr(cls, name)))
         for name in PATH_FIELDS:
             path = values.get(name, getattr(cls, name))
+            if name in OUTPUT_FIELDS and (path or name in ("raw_root", "output_root")):
+                check_root(name, path)  # before `~` or `` could be resolved against the repo
             if lake_root is not None and name in OUTPUT_FIELDS:
                 path = lake_path(name, path, lake_root)
             values[name] = resolve_uri(path, root)
         for name, folder in (("gold_root", "gold"), ("metrics_root", "metrics")):
-            values[name] = values[name] or join_uri(values["output_root"], folder)
+            values[name] = values[name] or join_uri(check_root("output_root", values["output_root"]), folder)
+        for name in OUTPUT_FIELDS:
+            check_root(name, values[name])
         values["run_id"] = values.get("run_id") or new_run_id()
         cfg = cls(**values)
         cfg.check()

@@ -15,16 +15,17 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .core import PipelineConfig, arrow_schema, fs_list, get_spark, stage_metrics, write_table
+from .core import (ContractError, PipelineConfig, arrow_schema, fs_exists, fs_list, get_spark, stage_metrics,
+                           write_table)
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'TMDB_MOVIE_SCHEMA', 'COMPOSER_JOBS', 'RECORDS',
            'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA', 'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT',
-           'SEARCH_RESPONSE_SCHEMA', 'split_artist_title', 'fold_text', 'normalize_title', 'normalize_artist',
-           'title_key', 'title_keys', 'artist_keys', 'zero_as_null', 'partial_date_year', 'partial_date_error',
-           'read_raw_text', 'keep_latest', 'latest_first', 'parse_tmdb_movies', 'xml_parser', 'release_record',
-           'master_record', 'parse_dump_chunk', 'parsed_schema', 'read_dump_chunks', 'parse_dump', 'prepare_releases',
-           'prepare_masters', 'prepare_search_results', 'run_step']
+           'SEARCH_RESPONSE_SCHEMA', 'RAW_FOLDERS', 'split_artist_title', 'fold_text', 'normalize_title',
+           'normalize_artist', 'title_key', 'title_keys', 'artist_keys', 'zero_as_null', 'partial_date_year',
+           'partial_date_error', 'read_raw_text', 'keep_latest', 'latest_first', 'parse_tmdb_movies', 'xml_parser',
+           'release_record', 'master_record', 'parse_dump_chunk', 'parsed_schema', 'read_dump_chunks', 'parse_dump',
+           'prepare_releases', 'prepare_masters', 'prepare_search_results', 'run_step']
 
 # %% ../nbs/03_prepare.ipynb #49ea91ad
 SOUNDTRACK_PHRASES = [
@@ -497,10 +498,17 @@ def _dump_order() -> list[Column]:
     return [dump_date.desc()] + latest_first()
 
 
+RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters"), ("discogs", "search")]
+
+
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "Parse the raw zone into staging tables `films`, `releases`, `masters`, `search_results`; returns the metrics."
     parts = max(spark.sparkContext.defaultParallelism, cfg.shuffle_partitions)
     with stage_metrics(spark, cfg, "prepare") as m:
+        if not any(fs_exists(spark, cfg.raw(*folder)) for folder in RAW_FOLDERS):
+            # a wrong path must not replace good staging tables with empty ones
+            raise ContractError(f"raw_root={cfg.raw_root!r} holds none of {['/'.join(f) for f in RAW_FOLDERS]}: "
+                                "nothing to prepare (a wrong path?)")
         sources = {
             "films": (parse_tmdb_movies(read_raw_text(spark, cfg.raw("tmdb", "movies"), "*.jsonl*")),
                       "tmdb_id", latest_first()),

@@ -34,10 +34,12 @@ def parse_params(pairs: list[str]) -> dict:
 
 
 def parse_steps(steps: str | None) -> list[str]:
-    "Stage names from a comma-separated list, in pipeline order; all stages when empty."
-    if not steps:
+    "Stage names from a comma-separated list, in pipeline order; all stages when the option is not given."
+    if steps is None:
         return list(STAGES)
     asked = [s.strip() for s in steps.split(",") if s.strip()]
+    if not asked:
+        raise ConfigError(f"--steps {steps!r} names no step; steps are {list(STAGES)} (leave --steps out to run them all)")
     unknown = [s for s in asked if s not in STAGES]
     if unknown:
         raise ConfigError(f"--steps: unknown step(s) {unknown}; steps are {list(STAGES)}")

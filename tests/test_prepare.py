@@ -141,3 +141,16 @@ def test_search_results_split_artist_and_query(spark, tmp_path):
     assert [(r.artist_credit, r.title_key, r.discogs_release_id, r.discogs_master_id, r.search_query) for r in rows] == [
         ("Vangelis = ヴァンゲリス*", "blade runner", 2893347, 12717, "Blade Runner soundtrack"),
         ("Vangelis", "blade runner", None, 12717, "Blade Runner soundtrack")]
+
+
+def test_a_raw_root_without_raw_data_stops_before_replacing_staging(spark, tmp_path):
+    "A typo in raw_root must not replace good staging tables with empty ones."
+    from capstone.core import ContractError
+    out = tmp_path / "out"
+    (out / "staging" / "films").mkdir(parents=True)
+    (out / "staging" / "films" / "part-0.parquet").write_bytes(b"kept")
+    cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "no-such-raw"), output_root=str(out), run_id="typo")
+    with pytest.raises(ContractError, match=r"raw_root='.*no-such-raw' holds none of .*a wrong path"):
+        prepare(spark, cfg)
+    assert (out / "staging" / "films" / "part-0.parquet").read_bytes() == b"kept"
+    assert json.loads((out / "metrics" / "typo" / "prepare.json").read_text())["status"] == "failed"
