@@ -17,8 +17,8 @@ from pptx import Presentation
 from pptx.util import Inches, Pt
 
 # %% auto #0
-__all__ = ['FAULT_RE', 'case_kind', 'junit_counts', 'read_test_reports', 'summary_line', 'write_test_summary', 'local_path',
-           'stage_volumes', 'build_deck', 'export_pngs', 'make_slides']
+__all__ = ['FAULT_RE', 'PNG_MANIFEST', 'case_kind', 'junit_counts', 'read_test_reports', 'summary_line', 'write_test_summary',
+           'local_path', 'stage_volumes', 'build_deck', 'export_pngs', 'make_slides']
 
 # %% ../nbs/06a_slides.ipynb #7ec7a10d
 FAULT_RE = re.compile(r"retr|404|401|bad_key|fault|faulty|broken|refused|fails|failure|missing_column|credentials|quarantin", re.I)
@@ -189,12 +189,16 @@ def build_deck(run_metrics: dict, tests: dict, limits_path: str, out_path: str) 
     return shown
 
 # %% ../nbs/06a_slides.ipynb #49183d79
+PNG_MANIFEST = ".pngs-written-by-capstone"
+
+
 def export_pngs(deck: str, plots: list[str], out_dir: str) -> list[str]:
     "PNG pictures of the deck in `out_dir`: every slide via LibreOffice when available, else the chart images."
     out = Path(out_dir)
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = out / PNG_MANIFEST  # what the last export wrote: the only files it may delete
+    for name in manifest.read_text().split() if manifest.exists() else []:
+        (out / name).unlink(missing_ok=True)
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice and shutil.which("pdftoppm"):
         subprocess.run([soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out), deck], check=True,
@@ -202,12 +206,12 @@ def export_pngs(deck: str, plots: list[str], out_dir: str) -> list[str]:
         pdf = out / (Path(deck).stem + ".pdf")
         subprocess.run(["pdftoppm", "-png", "-r", "60", str(pdf), str(out / "slide")], check=True, timeout=300)
         pdf.unlink()
+        written = sorted(out.glob("slide-*.png"))
     else:
-        for p in plots:
-            src = local_path(p)
-            if Path(src).exists():
-                shutil.copyfile(src, out / Path(src).name)
-    return sorted(str(p) for p in out.glob("*.png"))
+        written = [Path(shutil.copyfile(local_path(p), out / Path(local_path(p)).name)) for p in plots
+                   if Path(local_path(p)).exists()]
+    manifest.write_text("".join(f"{p.name}\n" for p in written))
+    return sorted(str(p) for p in written)
 
 # %% ../nbs/06a_slides.ipynb #1fff2b15
 def make_slides(output_root: str, metrics_dir: str = "metrics", limits_path: str = "slides/limits.md",

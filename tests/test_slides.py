@@ -60,3 +60,19 @@ def test_deck_shows_the_run_figures(sample_run, spark, reports_dir, tmp_path):
     assert any(sh.shape_type == 13 for sh in prs.slides[5].shapes), "the key chart is on the answer slide"
     limits = [l[2:] for l in (ROOT / "slides/limits.md").read_text().splitlines() if l.startswith("- ")]
     assert all(l in text(6) for l in limits) and shown["limits"] == limits
+
+
+def test_picture_export_deletes_only_what_it_wrote(tmp_path, monkeypatch):
+    from capstone.slides import export_pngs
+    monkeypatch.setattr("capstone.slides.shutil.which", lambda name: None)  # the chart-image path, with or without soffice
+    out = tmp_path / "png"
+    out.mkdir()
+    (out / "mine.png").write_bytes(b"a user's own picture")
+    first, second = tmp_path / "pipeline.png", tmp_path / "pr_curve.png"
+    first.write_bytes(b"\x89PNG first")
+    second.write_bytes(b"\x89PNG second")
+    assert [p.rsplit("/", 1)[-1] for p in export_pngs("deck.pptx", [str(first), str(second)], str(out))] == \
+        ["pipeline.png", "pr_curve.png"]
+    export_pngs("deck.pptx", [str(second)], str(out))
+    assert sorted(p.name for p in out.glob("*.png")) == ["mine.png", "pr_curve.png"]  # its stale picture gone, not mine
+    assert (out / "mine.png").read_bytes() == b"a user's own picture"
