@@ -5,7 +5,10 @@
 # %% ../nbs/00_core.ipynb #4f2598f2
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import errno
+import getpass
 import gzip
 import importlib.metadata
 import inspect
@@ -13,6 +16,8 @@ import json
 import os
 import posixpath
 import shlex
+import shutil
+import socket
 import sys
 import time
 import uuid
@@ -27,11 +32,13 @@ from pyspark.sql import types as T
 
 # %% auto #0
 __all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'SECRET_KEYS', 'RUNTIME_CONSTRAINTS',
-           'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root',
-           'lake_path', 'PipelineConfig', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks',
-           'get_spark', 'check_storage', 'arrow_schema', 'local_path', 'fs_exists', 'fs_delete', 'fs_write_bytes',
-           'fs_read_bytes', 'fs_sizes', 'fs_list', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table',
-           'read_table', 'require_columns', 'StageMetrics', 'stage_metrics', 'read_metrics']
+           'SHRINK_LIMIT', 'LOCK_NAME', 'LOCK_STALE_AFTER', 'has_scheme', 'join_uri', 'find_project_root',
+           'resolve_uri', 'new_run_id', 'ConfigError', 'check_root', 'lake_path', 'PipelineConfig', 'widget_params',
+           'notebook_config', 'get_secret', 'install_on_databricks', 'get_spark', 'check_storage', 'arrow_schema',
+           'local_path', 'fs_exists', 'fs_delete', 'recover_table', 'fs_write_bytes', 'fs_read_bytes', 'fs_sizes',
+           'fs_list', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table', 'read_table', 'require_columns',
+           'LockedError', 'lock_record', 'holder_gone', 'acquire_lock', 'release_lock', 'output_lock', 'StageMetrics',
+           'stage_metrics', 'read_metrics']
 
 # %% ../nbs/00_core.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -147,6 +154,7 @@ class PipelineConfig:
     shuffle_partitions: int = 8
     secret_scope: str = ""
     match_knobs: str = ""  # JSON object of matcher fields to change, e.g. {"word_pair_max_df": 80}
+    allow_shrink: bool = False  # let prepare, validate and match replace a table with one under half its size
 
     @classmethod
     def from_params(cls, project_root: str | None = None, lake_root: str | None = None, **params) -> "PipelineConfig":
@@ -209,6 +217,7 @@ class PipelineConfig:
     def metrics_dir(self) -> str: return join_uri(self.metrics_root, self.run_id)
     def metrics_path(self, stage: str) -> str: return join_uri(self.metrics_dir(), f"{stage}.json")
     def params(self) -> dict: return asdict(self)
+    def guard(self, root: str) -> str: return "" if self.allow_shrink else f"{root}={getattr(self, root)!r}"
 
 
 def _coerce(name: str, value, kind: type):
@@ -356,8 +365,17 @@ def fs_exists(spark: SparkSession, uri: str) -> bool:
     return bool(fs.exists(path))
 
 
-def fs_delete(spark: SparkSession, uri: str) -> bool:
+def fs_delete(spark: SparkSession | None, uri: str) -> bool:
     "Delete a file or folder tree; False when there was nothing to delete."
+    local = local_path(uri)
+    if local is not None:
+        if os.path.isdir(local) and not os.path.islink(local):
+            shutil.rmtree(local)
+        elif os.path.lexists(local):
+            os.remove(local)
+        else:
+            return False
+        return True
     fs, path = _fs_path(spark, uri)
     return bool(fs.delete(path, True))
 
@@ -368,12 +386,75 @@ def _tmp_uri(uri: str) -> str:
     return f"{parent}/.{name}._tmp_{uuid.uuid4().hex[:8]}"
 
 
-def _move_into_place(fs, tmp, path) -> None:
-    "Replace `path` with `tmp` (same file system): delete what is there, then rename."
+def _aside_uri(uri: str) -> str:
+    "A hidden sibling that holds a table's old version while the new one moves in (off-Linux or on a lake)."
+    parent, _, name = uri.rstrip("/").rpartition("/")
+    return f"{parent}/.{name}._old_{uuid.uuid4().hex[:8]}"
+
+
+def _exchange(a: str, b: str) -> bool:
+    "Swap two local paths in one step (Linux `renameat2` with `RENAME_EXCHANGE`); False where the system cannot."
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, a.encode(), at_fdcwd, b.encode(), rename_exchange) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+def _move_into_place(spark: SparkSession, tmp: str, uri: str) -> None:
+    "Put `tmp` at `uri` so that a reader finds the old or the new version at every instant, then drop the old one."
+    local, local_tmp = local_path(uri), local_path(tmp)
+    if local is not None and not os.path.isdir(local):
+        os.replace(local_tmp, local)  # a file over a file, or a first folder: one atomic rename
+        return
+    if local is not None and os.path.isdir(local_tmp) and _exchange(local_tmp, local):
+        shutil.rmtree(local_tmp)  # it holds the old version now
+        return
+    # elsewhere (abfss://, other systems) the old version steps aside first; read_table puts it back after a crash
+    fs, path = _fs_path(spark, uri)
+    tmp_path, aside = _fs_path(spark, tmp)[1], None
     if fs.exists(path):
-        fs.delete(path, True)
-    if not fs.rename(tmp, path):
-        raise OSError(f"could not move {tmp} to {path}")
+        aside = _fs_path(spark, _aside_uri(uri))[1]
+        if not fs.rename(path, aside):
+            raise OSError(f"could not move {uri} aside")
+    if not fs.rename(tmp_path, path):
+        if aside is not None:
+            fs.rename(aside, path)
+        raise OSError(f"could not move {tmp} to {uri}")
+    if aside is not None:
+        fs.delete(aside, True)
+
+
+def _siblings(spark: SparkSession, uri: str, marker: str) -> list[str]:
+    "Hidden siblings of `uri` that this project made (`.<name>._tmp_*` or `.<name>._old_*`), newest last."
+    parent, _, name = uri.rstrip("/").rpartition("/")
+    fs, path = _fs_path(spark, parent)
+    if not fs.exists(path):
+        return []
+    found = [(s.getModificationTime(), s.getPath().toString()) for s in fs.listStatus(path)
+             if s.getPath().getName().startswith(f".{name}.{marker}")]
+    return [p for _, p in sorted(found)]
+
+
+def recover_table(spark: SparkSession, uri: str, drop_temporaries: bool = True) -> list[str]:
+    "Undo what a writer killed mid-replacement left: put a table's old version back, drop its dead temporaries."
+    done = []
+    if not fs_exists(spark, uri):
+        for old in _siblings(spark, uri, "_old_")[-1:]:
+            fs, path = _fs_path(spark, uri)
+            if fs.rename(_fs_path(spark, old)[1], path):
+                done.append(f"restored {uri} from {old}")
+    if drop_temporaries:  # only a writer holding the output root's lock may: no one else is writing them
+        for dead in _siblings(spark, uri, "_tmp_") + _siblings(spark, uri, "_old_"):
+            fs_delete(spark, dead)
+            done.append(f"removed {dead}")
+    return done
 
 
 def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
@@ -387,7 +468,7 @@ def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
             out.write(bytearray(data[i:i + step]))
     finally:
         out.close()
-    _move_into_place(fs, tmp, path)
+    _move_into_place(spark, tmp.toString(), uri)
     return uri
 
 
@@ -462,9 +543,8 @@ def fs_copy(spark: SparkSession, src: str, dst: str) -> str:
         conf = spark.sparkContext._jsc.hadoopConfiguration()
         if not jvm.org.apache.hadoop.fs.FileUtil.copy(sfs, spath, dfs, tmp, False, True, conf):
             raise OSError(f"copy {src} -> {dst} failed")
-    _move_into_place(dfs, tmp, dpath)
+    _move_into_place(spark, tmp.toString(), dst)
     return dst
-
 
 
 def gunzip_if_needed(data: bytes) -> bytes:
@@ -476,18 +556,32 @@ class ContractError(RuntimeError):
     "Input breaks a data contract so badly that the run would be meaningless."
 
 
-def write_table(df: DataFrame, uri: str, partitions: int | None = None) -> int:
-    "Replace the Parquet table at `uri` with `df`; returns the number of rows written."
+SHRINK_LIMIT = 0.5  # a guarded table may not lose more than half its rows in one run
+
+
+def write_table(df: DataFrame, uri: str, partitions: int | None = None, guard: str = "") -> int:
+    "Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guard` names its input; row count."
     spark = df.sparkSession
+    recover_table(spark, uri)
     tmp = _tmp_uri(uri)
-    (df.coalesce(partitions) if partitions else df).write.mode("overwrite").parquet(tmp)
-    fs, path = _fs_path(spark, uri)
-    _move_into_place(fs, _fs_path(spark, tmp)[1], path)
-    return spark.read.parquet(uri).count()
+    try:
+        (df.coalesce(partitions) if partitions else df).write.mode("overwrite").parquet(tmp)
+        n_new = spark.read.parquet(tmp).count()
+        n_old = spark.read.parquet(uri).count() if guard and fs_exists(spark, join_uri(uri, "_SUCCESS")) else 0
+        if n_new < SHRINK_LIMIT * n_old:
+            raise ContractError(f"{uri} would shrink from {n_old} to {n_new} rows: is {guard} the input you meant? "
+                                "Run again with allow_shrink=true to replace it anyway")
+    except BaseException:
+        fs_delete(spark, tmp)  # a failed or refused write leaves nothing behind
+        raise
+    _move_into_place(spark, tmp, uri)
+    return n_new
 
 
 def read_table(spark: SparkSession, uri: str, schema: T.StructType | None = None, hint: str = "") -> DataFrame:
     "Read a finished Parquet table; a clear `ContractError` when it is missing or incomplete."
+    if not fs_exists(spark, join_uri(uri, "_SUCCESS")):
+        recover_table(spark, uri, drop_temporaries=False)  # a writer killed between its two renames, on a lake
     if not fs_exists(spark, join_uri(uri, "_SUCCESS")):
         raise ContractError(f"table {uri} is missing or incomplete" + (f": run {hint} first" if hint else ""))
     df = spark.read.parquet(uri)
@@ -502,6 +596,113 @@ def require_columns(df: DataFrame, schema: T.StructType, what: str) -> None:
     missing = [f.name for f in schema.fields if f.name not in df.columns]
     if missing:
         raise ContractError(f"{what}: required column(s) {missing} missing; found {df.columns}")
+
+# %% ../nbs/00_core.ipynb #7b6d75d8
+LOCK_NAME = "_capstone.lock"
+LOCK_STALE_AFTER = dt.timedelta(hours=24)  # beyond any run of the job (its timeout is 4 h), for holders on other hosts
+
+
+class LockedError(RuntimeError):
+    "Another run is writing to this output root."
+
+
+def lock_record(run_id: str) -> dict:
+    "Who holds a lock: owner, host, pid, run id and start time."
+    try:
+        owner = getpass.getuser()
+    except (KeyError, OSError):  # a container user without a passwd entry
+        owner = str(os.getuid())
+    return {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "run_id": run_id,
+            "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+
+
+def holder_gone(holder: dict, now: dt.datetime | None = None) -> bool:
+    "True when a lock's holder cannot be running: a dead process on this host, or a lock too old on another."
+    if holder.get("host") == socket.gethostname():
+        try:
+            os.kill(int(holder["pid"]), 0)
+        except ProcessLookupError:
+            return True
+        except (KeyError, TypeError, ValueError, PermissionError):
+            return False
+        return False
+    try:
+        started = dt.datetime.fromisoformat(holder["started_at"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return (now or dt.datetime.now(dt.timezone.utc)) - started > LOCK_STALE_AFTER
+
+# %% ../nbs/00_core.ipynb #18bb8dc6
+def _create_exclusive(spark: SparkSession | None, uri: str, data: bytes) -> bool:
+    "Create the file `uri` holding `data`, unless it exists; True when this call created it."
+    local = local_path(uri)
+    if local is not None:
+        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+        try:
+            fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        return True
+    fs, path = _fs_path(spark, uri)
+    try:
+        out = fs.create(path, False)  # no overwrite: the lake refuses a second create
+    except Exception:
+        if fs.exists(path):
+            return False
+        raise
+    try:
+        out.write(bytearray(data))
+    finally:
+        out.close()
+    return True
+
+
+def acquire_lock(spark: SparkSession | None, output_root: str, run_id: str, say=print) -> bool:
+    "Lock `output_root` for `run_id`: True when taken now, False when the run holds it already; else `LockedError`."
+    uri = join_uri(output_root, LOCK_NAME)
+    for _ in range(3):
+        if _create_exclusive(spark, uri, json.dumps(lock_record(run_id)).encode()):
+            return True
+        try:
+            holder = json.loads(fs_read_bytes(spark, uri))
+        except FileNotFoundError:
+            continue  # released meanwhile
+        except ValueError:
+            holder = {}
+        if holder.get("run_id") == run_id:
+            return False
+        who = (f"run {holder.get('run_id')} ({holder.get('owner')}@{holder.get('host')}, pid {holder.get('pid')}, "
+               f"since {holder.get('started_at')})")
+        if not holder_gone(holder):
+            raise LockedError(f"output_root={output_root!r} is in use by {who}; wait for it to end, or delete {uri} "
+                              "if that run is gone")
+        say(f"taking over the lock on {output_root}: {who} is gone")
+        fs_delete(spark, uri)
+    raise LockedError(f"could not take the lock {uri}")
+
+
+def release_lock(spark: SparkSession | None, output_root: str, run_id: str) -> None:
+    "Remove the lock on `output_root` if `run_id` holds it."
+    uri = join_uri(output_root, LOCK_NAME)
+    try:
+        holder = json.loads(fs_read_bytes(spark, uri))
+    except (FileNotFoundError, ValueError):
+        return
+    if holder.get("run_id") == run_id:
+        fs_delete(spark, uri)
+
+
+@contextmanager
+def output_lock(spark: SparkSession | None, output_root: str, run_id: str) -> Iterator[bool]:
+    "Hold the lock on `output_root` for the block; released at the end only by whoever took it."
+    taken = acquire_lock(spark, output_root, run_id)
+    try:
+        yield taken
+    finally:
+        if taken:
+            release_lock(spark, output_root, run_id)
 
 # %% ../nbs/00_core.ipynb #0dd4d1d2
 @dataclass
@@ -525,12 +726,13 @@ class StageMetrics:
 
 @contextmanager
 def stage_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> Iterator[StageMetrics]:
-    "Time a stage and write its metrics JSON when it ends, whether it succeeded or failed."
+    "Time a stage, holding the output root's lock, and write its metrics JSON when it ends, succeeded or failed."
     m = StageMetrics(stage=stage, run_id=cfg.run_id, params=cfg.params(),
                      started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
     t0 = time.perf_counter()
     try:
-        yield m
+        with output_lock(spark, cfg.output_root, cfg.run_id):
+            yield m
         m.status = "succeeded"
     except BaseException as e:
         m.status, m.error = "failed", f"{type(e).__name__}: {e}"[:2000]

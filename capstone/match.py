@@ -539,7 +539,8 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         selected = spark.read.parquet(cfg.silver("scored_pairs"))
         n_links = write_table(gold_links(selected, cfg.run_id), cfg.gold("film_soundtrack_links"))
         n_unmatched = write_table(unmatched(films, cands, selected), cfg.gold("unmatched"))
-        n_enriched = write_table(enrich_films(films, selected, cands), cfg.gold("films_enriched"))
+        n_enriched = write_table(enrich_films(films, selected, cands), cfg.gold("films_enriched"),
+                                 guard=cfg.guard("output_root"))
         links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
         m.rows_in = {"films": n_films, "discogs_items": n_all, "soundtrack_candidates": n_cands}
         m.rows_out = {"film_soundtrack_links": n_links, "films_enriched": n_enriched, "unmatched": n_unmatched}

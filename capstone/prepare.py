@@ -482,11 +482,11 @@ def prepare_search_results(raw: DataFrame) -> DataFrame:
         F.when(error.isNotNull(), F.coalesce(F.to_json("res"), F.substring("value", 1, 4000))).alias("_raw"))
 
 # %% ../nbs/03_prepare.ipynb #fa05c819
-def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column]) -> tuple[int, int]:
+def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guard: str = "") -> tuple[int, int]:
     df = df.persist()
     try:
         n_in = df.count()
-        n_out = write_table(keep_latest(df, key, order).drop("ordinal"), uri)
+        n_out = write_table(keep_latest(df, key, order).drop("ordinal"), uri, guard=guard)
     finally:
         df.unpersist()
     return n_in, n_out
@@ -521,7 +521,7 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
                                "discogs_id", latest_first() + [F.col("search_rank").asc()]),
         }
         for table, (df, key, order) in sources.items():
-            n_in, n_out = _stage_table(df, cfg.staging(table), key, order)
+            n_in, n_out = _stage_table(df, cfg.staging(table), key, order, guard=cfg.guard("raw_root"))
             m.rows_in[table], m.rows_out[table] = n_in, n_out
             m.figures[f"{table}_superseded_duplicates"] = n_in - n_out
         m.figures["raw_root"] = cfg.raw_root

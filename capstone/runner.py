@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from .core import (NOTEBOOKS, STAGES, ConfigError, PipelineConfig, find_project_root, fs_exists, has_scheme,
-                           join_uri)
+from .core import (NOTEBOOKS, STAGES, ConfigError, LockedError, PipelineConfig, acquire_lock, find_project_root,
+                           fs_exists, has_scheme, join_uri, local_path, release_lock)
 
 # %% auto #0
 __all__ = ['parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html', 'failure_line',
@@ -100,18 +100,9 @@ def runs_dir(cfg: PipelineConfig, project_root: str) -> str:
     return join_uri(base, "runs", cfg.run_id)
 
 
-def run_pipeline(steps: list[str], params: dict, project_root: str | None = None, progress: bool = True) -> tuple[int, str]:
-    "Execute the selected notebooks in order with one run id; returns `(exit_code, runs_dir)`."
+def _execute(nbs: dict, routed: dict, cfg: PipelineConfig, root: str, out_dir: str, progress: bool) -> tuple[int, list]:
+    "Run the notebooks in order through papermill, rendering each; stop at the first failure."
     import papermill
-    root = project_root or find_project_root()
-    cfg = PipelineConfig.from_params(project_root=root, **params)   # validates every value before anything runs
-    params = dict(params, run_id=cfg.run_id)
-    nbs = {NOTEBOOKS[s]: str(Path(root) / "nbs" / f"{NOTEBOOKS[s]}.ipynb") for s in steps}
-    routed = route_params(params, {nb: notebook_params(path) | {"run_id"} for nb, path in nbs.items()})
-    out_dir = runs_dir(cfg, root)
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     results, code = [], 0
     for nb, path in nbs.items():
         out_nb = str(Path(out_dir) / f"{nb}.ipynb")
@@ -132,6 +123,36 @@ def run_pipeline(steps: list[str], params: dict, project_root: str | None = None
         if code:
             print(f"capstone run FAILED: {res['error']}", file=sys.stderr, flush=True)
             break
+    return code, results
+
+
+def run_pipeline(steps: list[str], params: dict, project_root: str | None = None, progress: bool = True) -> tuple[int, str]:
+    "Execute the selected notebooks in order with one run id, holding the output root's lock; `(exit_code, runs_dir)`."
+    root = project_root or find_project_root()
+    cfg = PipelineConfig.from_params(project_root=root, **params)   # validates every value before anything runs
+    if "match" in steps:
+        from capstone.match import MatchConfig
+        MatchConfig.from_pipeline(cfg)  # match_knobs too, before any earlier stage replaces a table
+    params = dict(params, run_id=cfg.run_id)
+    nbs = {NOTEBOOKS[s]: str(Path(root) / "nbs" / f"{NOTEBOOKS[s]}.ipynb") for s in steps}
+    routed = route_params(params, {nb: notebook_params(path) | {"run_id"} for nb, path in nbs.items()})
+    out_dir = runs_dir(cfg, root)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # the run's lock on a local root (the stages take it themselves on a lake, where this process has no Spark)
+    locked = local_path(cfg.output_root) is not None
+    try:
+        if locked:
+            acquire_lock(None, cfg.output_root, cfg.run_id)
+    except LockedError as e:
+        print(f"capstone run FAILED: {e}", file=sys.stderr, flush=True)
+        return 1, out_dir
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        code, results = _execute(nbs, routed, cfg, root, out_dir, progress)
+    finally:
+        if locked:
+            release_lock(None, cfg.output_root, cfg.run_id)
     Path(out_dir, "index.html").write_text(index_html(cfg.run_id, results, cfg.metrics_dir()),
                                            encoding="utf-8")
     Path(out_dir, "run.json").write_text(json.dumps({"run_id": cfg.run_id, "steps": results, "params": routed,
@@ -223,9 +244,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{Path(args.out).parent / 'png'}")
             return 0
         code, out_dir = run_pipeline(parse_steps(args.steps), params)
-    except ConfigError as e:
+    except ConfigError as e:  # a usage error
         print(f"capstone: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # anything else that stops a command: one line, never a traceback
+        print(f"capstone {args.command} FAILED: {type(e).__name__}: {' '.join(str(e).split())[:500]}", file=sys.stderr)
+        return 1
     cfg = PipelineConfig.from_params(**{k: v for k, v in params.items() if k in ("output_root", "gold_root", "metrics_root", "run_id")})
     print(f"run {'failed' if code else 'finished'}: {out_dir}/index.html")
     if not code:

@@ -1,4 +1,10 @@
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from chispa import assert_df_equality
@@ -98,3 +104,33 @@ def test_stage_metrics_marks_failures(spark, tmp_path):
     got = read_metrics(spark, cfg, "prepare")
     assert got["status"] == "failed" and "disk full" in got["error"] and got["rows_in"] == {"films": 3}
     assert json.loads((tmp_path / "metrics" / "r1" / "prepare.json").read_text())["duration_s"] >= 0
+
+
+WRITER = """
+import sys
+from capstone.core import get_spark, write_table
+spark = get_spark()
+version = 0
+while True:
+    version += 1
+    write_table(spark.range(100_000).selectExpr(f"{version} AS version", "id"), sys.argv[1], partitions=4)
+    print(version, flush=True)
+"""
+
+
+def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_use(spark, tmp_path):
+    "A writer replacing a table over and over is killed outright at a random instant, JVM included."
+    uri = str(tmp_path / "tbl")
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, uri], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True, env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    try:
+        assert proc.stdout.readline().strip() == "1", "the first version is written"
+        time.sleep(random.uniform(0.0, 2.0))  # somewhere inside a later write: parquet files, _SUCCESS or the swap
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    versions = spark.read.parquet(uri).groupBy("version").count().collect()
+    assert len(versions) == 1 and versions[0]["count"] == 100_000, "one whole version, old or new"
+    assert read_table(spark, uri).count() == 100_000
+    assert write_table(spark.range(3).selectExpr("0 AS version", "id"), uri) == 3  # the next run writes as usual
+    assert [n for n in os.listdir(tmp_path) if n.startswith(".tbl.")] == [], "the dead writer's temporary is gone"

@@ -56,3 +56,29 @@ def test_replayed_search_pages_land_under_their_own_names(sample_run):
     assert sorted(p.relative_to(landed) for p in landed.rglob("*.json")) == \
         sorted(p.relative_to(snapshot) for p in snapshot.rglob("*.json"))
     assert len(list(landed.rglob("*.json"))) >= 10
+
+
+def test_a_much_smaller_input_does_not_replace_good_tables_unless_allowed(sample_run, spark, tmp_path):
+    "A raw root holding a third of the films (a wrong or half-copied path) is refused, naming it; allow_shrink lets it."
+    import gzip
+    import shutil
+
+    import pytest
+
+    from capstone.core import ContractError, PipelineConfig
+    from capstone.prepare import run_step as prepare
+
+    cfg, metrics = sample_run
+    raw, out = tmp_path / "raw", tmp_path / "out"
+    shutil.copytree(cfg.raw_root, raw, ignore=shutil.ignore_patterns("search"))
+    for part in (raw / "tmdb" / "movies").rglob("*.jsonl.gz"):
+        lines = gzip.decompress(part.read_bytes()).splitlines(keepends=True)
+        part.write_bytes(gzip.compress(b"".join(lines[::3])))
+    shutil.copytree(cfg.staging("films"), out / "staging" / "films")
+    small = PipelineConfig.from_params(raw_root=str(raw), output_root=str(out), run_id="small")
+    with pytest.raises(ContractError, match=rf"would shrink from {metrics['prepare']['rows_out']['films']} to \d+ rows: "
+                                            rf"is raw_root='{raw}' the input you meant\?"):
+        prepare(spark, small)
+    assert spark.read.parquet(str(out / "staging" / "films")).count() == metrics["prepare"]["rows_out"]["films"]
+    allowed = PipelineConfig.from_params(raw_root=str(raw), output_root=str(out), run_id="allowed", allow_shrink="true")
+    assert prepare(spark, allowed)["rows_out"]["films"] < metrics["prepare"]["rows_out"]["films"] / 2
