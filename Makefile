@@ -104,7 +104,7 @@ test: sync-check infra-check
 	rm -f .coverage .coverage.*
 	$(BIN)/python -m pytest tests nbs --nbval -p no:cacheprovider \
 	  --junitxml=metrics/junit.xml \
-	  --cov=capstone --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80; \
+	  --cov --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80; \
 	status=$$?; $(BIN)/capstone test-summary || true; exit $$status
 
 # Live TMDB extraction against a local server injecting one fault per run: records accounted for, rate, resume time.
