@@ -380,16 +380,20 @@ def fs_delete(spark: SparkSession | None, uri: str) -> bool:
     return bool(fs.delete(path, True))
 
 
+def _sibling_prefix(uri: str, marker: str) -> str:
+    "`<parent>/.<name>.<marker>`: how every hidden sibling this project makes of `uri` starts."
+    parent, _, name = uri.rstrip("/").rpartition("/")
+    return f"{parent}/.{name}.{marker}"
+
+
 def _tmp_uri(uri: str) -> str:
     "A hidden sibling of `uri` to write before renaming: Spark and Hadoop readers skip names starting with '.'."
-    parent, _, name = uri.rstrip("/").rpartition("/")
-    return f"{parent}/.{name}._tmp_{uuid.uuid4().hex[:8]}"
+    return _sibling_prefix(uri, "_tmp_") + uuid.uuid4().hex[:8]
 
 
 def _aside_uri(uri: str) -> str:
     "A hidden sibling that holds a table's old version while the new one moves in (off-Linux or on a lake)."
-    parent, _, name = uri.rstrip("/").rpartition("/")
-    return f"{parent}/.{name}._old_{uuid.uuid4().hex[:8]}"
+    return _sibling_prefix(uri, "_old_") + uuid.uuid4().hex[:8]
 
 
 def _exchange(a: str, b: str) -> bool:
@@ -433,12 +437,12 @@ def _move_into_place(spark: SparkSession, tmp: str, uri: str) -> None:
 
 def _siblings(spark: SparkSession, uri: str, marker: str) -> list[str]:
     "Hidden siblings of `uri` that this project made (`.<name>._tmp_*` or `.<name>._old_*`), newest last."
-    parent, _, name = uri.rstrip("/").rpartition("/")
+    parent, _, prefix = _sibling_prefix(uri, marker).rpartition("/")
     fs, path = _fs_path(spark, parent)
     if not fs.exists(path):
         return []
     found = [(s.getModificationTime(), s.getPath().toString()) for s in fs.listStatus(path)
-             if s.getPath().getName().startswith(f".{name}.{marker}")]
+             if s.getPath().getName().startswith(prefix)]
     return [p for _, p in sorted(found)]
 
 
