@@ -45,17 +45,15 @@ infra-check: $(INFRA)/.installed-stamp
 	$(INFRA)/bin/python infrastructure/check.py
 
 # Forward compatibility: the end-to-end sample pipeline (all notebooks, through the runner) on the latest
-# PySpark 4.x, in its own venv with the same bounds otherwise.
+# PySpark 4.x, in its own venv: pyspark 4 first, then the package with the runner's extra (not the `spark` extra,
+# which would ask for 3.5).
 COMPAT := .venv-compat
 COMPAT_OUT := data/out-compat
 $(COMPAT)/.installed-stamp: settings.ini setup.py
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install -q --upgrade pip
-	$(COMPAT)/bin/python -c "import configparser as c; p = c.ConfigParser(delimiters=['=']); p.read('settings.ini'); \
-	  print('pyspark>=4,<5', *[r for r in p['DEFAULT']['requirements'].split() if not r.startswith('pyspark')], sep='\\n')" \
-	  > $(COMPAT)/requirements.txt
-	$(COMPAT)/bin/python -m pip install -q -r $(COMPAT)/requirements.txt
-	$(COMPAT)/bin/python -m pip install -q --no-deps -e .
+	$(COMPAT)/bin/python -m pip install -q 'pyspark>=4,<5'
+	$(COMPAT)/bin/python -m pip install -q -e '.[run]'
 	$(COMPAT)/bin/python -m ipykernel install --sys-prefix --name capstone --display-name "capstone (PySpark 4)" >/dev/null
 	touch $@
 
