@@ -29,6 +29,7 @@ FAULTS = {
     "5xx_burst": [("500", {}), ("502", {}), ("503", {})],
     "slow_past_timeout": [("slow", {})],
     "cut_mid_body": [("cut", {})],
+    "invalid_json_once": [("invalid", {})],
     "invalid_json": [("invalid", {})] * 99,
     "5xx_forever": [("503", {})] * 99,
 }

@@ -32,13 +32,13 @@ from pyspark.sql import types as T
 
 # %% auto #0
 __all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'SECRET_KEYS', 'RUNTIME_CONSTRAINTS',
-           'SHRINK_LIMIT', 'LOCK_NAME', 'LOCK_STALE_AFTER', 'has_scheme', 'join_uri', 'find_project_root',
-           'resolve_uri', 'new_run_id', 'ConfigError', 'check_root', 'lake_path', 'PipelineConfig', 'widget_params',
-           'notebook_config', 'get_secret', 'install_on_databricks', 'get_spark', 'check_storage', 'arrow_schema',
-           'local_path', 'fs_exists', 'fs_delete', 'recover_table', 'fs_write_bytes', 'fs_read_bytes', 'fs_sizes',
-           'fs_list', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table', 'read_table', 'require_columns',
-           'LockedError', 'lock_record', 'holder_gone', 'acquire_lock', 'release_lock', 'output_lock', 'StageMetrics',
-           'stage_metrics', 'read_metrics']
+           'COMPRESSED_SUFFIXES', 'SHRINK_LIMIT', 'LOCK_NAME', 'LOCK_STALE_AFTER', 'has_scheme', 'join_uri',
+           'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root', 'lake_path', 'PipelineConfig',
+           'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks', 'get_spark', 'check_storage',
+           'arrow_schema', 'local_path', 'fs_exists', 'fs_delete', 'recover_table', 'fs_write_bytes', 'fs_read_bytes',
+           'fs_sizes', 'fs_list', 'fs_unreadable', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table',
+           'read_table', 'require_columns', 'LockedError', 'lock_record', 'holder_gone', 'acquire_lock', 'release_lock',
+           'output_lock', 'StageMetrics', 'stage_metrics', 'read_metrics']
 
 # %% ../nbs/00_core.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -522,6 +522,33 @@ def fs_list(spark: SparkSession, uri: str, suffixes: tuple[str, ...] = ()) -> li
         if not suffixes or base.endswith(suffixes):
             out.append(name)
     return sorted(out)
+
+
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate", ".zst", ".lz4", ".snappy")
+
+
+def fs_unreadable(spark: SparkSession, uri: str) -> str | None:
+    """Why the compressed file at `uri` cannot be read to its end (empty, truncated, corrupt), or None when it can.
+    It is decompressed to its end by Hadoop's own codec, the one Spark reads it with, on any scheme."""
+    fs, path = _fs_path(spark, uri)
+    jvm = spark.sparkContext._jvm
+    codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
+        spark.sparkContext._jsc.hadoopConfiguration()).getCodec(path)
+    if codec is None:
+        return None
+    if int(fs.getFileStatus(path).getLen()) == 0:
+        return "empty compressed file (0 bytes)"
+    stream = None
+    try:
+        stream = codec.createInputStream(fs.open(path))
+        jvm.org.apache.commons.io.IOUtils.consume(stream)
+        return None
+    except Exception as e:  # py4j's Py4JJavaError: the Java exception names the fault
+        java = getattr(e, "java_exception", None)
+        return f"unreadable compressed file: {java.toString() if java is not None else e}"[:500]
+    finally:
+        if stream is not None:
+            stream.close()
 
 
 def fs_copy(spark: SparkSession, src: str, dst: str) -> str:

@@ -16,12 +16,12 @@ from tqdm.auto import tqdm
 
 from .core import (ConfigError, PipelineConfig, fs_copy, fs_delete, fs_exists, fs_list, fs_read_bytes,
                            fs_write_bytes, get_secret, get_spark, join_uri, stage_metrics)
-from .fetch import FetchStats, Fetched, api_session, get
+from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, get
 
 # %% auto #0
 __all__ = ['DUMP_NAME', 'USER_AGENT', 'SEARCH_TYPES', 'SEARCH_STYLES', 'PER_PAGE', 'DEEPEST_RESULT', 'dump_kind', 'land_dump',
-           'land_search_replay', 'search_queries', 'pause_when_exhausted', 'discogs_session', 'classify_page',
-           'query_path', 'search_query', 'search_live', 'run_step']
+           'land_search_replay', 'search_queries', 'pause_when_exhausted', 'discogs_session', 'page_body_problem',
+           'classify_page', 'query_path', 'search_query', 'search_live', 'run_step']
 
 # %% ../nbs/02_extract_discogs.ipynb #c82b6238
 DUMP_NAME = re.compile(r"discogs_(\d{8})_(releases|masters|artists|labels)\.xml(\.gz)?$")
@@ -95,6 +95,17 @@ def discogs_session(cfg: PipelineConfig, token: str | None) -> requests.Session:
                        headers={"Authorization": f"Discogs token={token}", "User-Agent": USER_AGENT})
 
 # %% ../nbs/02_extract_discogs.ipynb #78f8b88e
+def page_body_problem(body: bytes) -> str | None:
+    "What is wrong with a 200 search page body, or None when it has results and pagination."
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "invalid JSON (malformed or truncated body)"
+    if not (isinstance(doc, dict) and isinstance(doc.get("results"), list) and isinstance(doc.get("pagination"), dict)):
+        return "unexpected shape: expected results and pagination"
+    return None
+
+
 def classify_page(f: Fetched) -> tuple[str, dict | None, str | None]:
     "`(kind, document, reason)` for one search page."
     if f.status in (401, 403):
@@ -102,15 +113,8 @@ def classify_page(f: Fetched) -> tuple[str, dict | None, str | None]:
                               "(environment or secret scope) to a valid personal access token")
     if f.status == 404:
         return "empty", None, None
-    if f.error or f.status != 200:
-        return "quarantined", None, f.error or f"HTTP {f.status} after retries"
-    try:
-        doc = json.loads(f.body)
-    except ValueError:
-        return "quarantined", None, "invalid JSON (malformed or truncated body)"
-    if not (isinstance(doc, dict) and isinstance(doc.get("results"), list) and isinstance(doc.get("pagination"), dict)):
-        return "quarantined", None, "unexpected shape: expected results and pagination"
-    return "page", doc, None
+    reason = f.error or (None if f.status == 200 else f"HTTP {f.status} after retries") or page_body_problem(f.body)
+    return ("quarantined", None, reason) if reason else ("page", json.loads(f.body), None)
 
 # %% ../nbs/02_extract_discogs.ipynb #2c3bf8d8
 def query_path(q: dict) -> str:
@@ -122,7 +126,8 @@ def search_query(spark: SparkSession, cfg: PipelineConfig, session: requests.Ses
                  timeout: float = 30.0) -> dict:
     "Page one query into the raw zone; returns its counts."
     folder = cfg.raw("discogs", "search", "source=api", query_path(q))
-    out = {"pages": 0, "results": 0, "quarantined": 0, "items": None, "too_deep": False, "resumed_pages": 0}
+    out = {"pages": 0, "results": 0, "quarantined": 0, "final_quarantined": 0, "items": None, "too_deep": False,
+           "resumed_pages": 0}
     if fs_exists(spark, join_uri(folder, "_SUCCESS")):
         return json.loads(fs_read_bytes(spark, join_uri(folder, "_SUCCESS")))
     on_disk = {u.rsplit("/", 1)[-1] for u in fs_list(spark, folder, (".json",))}
@@ -134,21 +139,25 @@ def search_query(spark: SparkSession, cfg: PipelineConfig, session: requests.Ses
             out["resumed_pages"] += 1
         else:
             f = get(session, cfg.discogs_base_url.rstrip("/") + "/database/search", stats,
-                    params={**q, "page": page, "per_page": PER_PAGE}, timeout=timeout)
+                    params={**q, "page": page, "per_page": PER_PAGE}, timeout=timeout, check=page_body_problem)
             kind, doc, reason = classify_page(f)
             if kind == "empty":
                 break
+            quarantine = cfg.raw("discogs", "_quarantine", "search", "source=api", query_path(q), name)
             if kind == "quarantined":
+                earlier = json.loads(fs_read_bytes(spark, quarantine)) if fs_exists(spark, quarantine) else {"runs": 0}
+                runs = earlier.get("runs", 1) + 1
                 out["quarantined"] += 1
-                fs_write_bytes(spark, cfg.raw("discogs", "_quarantine", "search", "source=api", query_path(q), name),
-                               json.dumps({"url": f.url, "status": f.status, "reason": reason,
-                                           "body": f.body[:2000].decode("utf-8", errors="replace")}).encode())
+                out["final_quarantined"] += runs >= QUARANTINE_RUNS
+                fs_write_bytes(spark, quarantine, json.dumps({
+                    "url": f.url, "status": f.status, "reason": reason, "runs": runs, "final": runs >= QUARANTINE_RUNS,
+                    "body": f.body[:2000].decode("utf-8", errors="replace")}).encode())
                 if page == 1:
-                    return out  # without page 1 the query's size is unknown: left unfinished, retried next run
+                    break  # without page 1 the query's size is unknown
                 page += 1
                 continue
             fs_write_bytes(spark, join_uri(folder, name), f.body)
-            fs_delete(spark, cfg.raw("discogs", "_quarantine", "search", "source=api", query_path(q), name))
+            fs_delete(spark, quarantine)
             if cfg.discogs_source == "record":
                 fs_write_bytes(spark, join_uri(cfg.snapshot_root, "discogs", "search", query_path(q), name), f.body)
         n, pag = len(doc["results"]), doc["pagination"]
@@ -160,7 +169,8 @@ def search_query(spark: SparkSession, cfg: PipelineConfig, session: requests.Ses
         if n < PER_PAGE or reached or page * PER_PAGE >= DEEPEST_RESULT or page == cfg.discogs_max_pages:
             break
         page += 1
-    if not out["quarantined"]:  # a query with a quarantined page stays unfinished: the next run asks for it again
+    # a query with a quarantined page stays unfinished, and the next run asks for the page again, until it is final
+    if out["quarantined"] == out["final_quarantined"]:
         fs_write_bytes(spark, join_uri(folder, "_SUCCESS"), json.dumps(out).encode())
     return out
 
@@ -171,11 +181,12 @@ def search_live(spark: SparkSession, cfg: PipelineConfig, session: requests.Sess
     stats = stats or FetchStats()
     year_to = cfg.discogs_year_to or dt.date.today().year
     queries = search_queries(cfg.discogs_year_from, year_to)
-    totals = {"queries": len(queries), "pages": 0, "results": 0, "quarantined": 0, "resumed_pages": 0, "too_deep": []}
+    counted = ("pages", "results", "quarantined", "final_quarantined", "resumed_pages")
+    totals = {"queries": len(queries), **dict.fromkeys(counted, 0), "too_deep": []}
     for q in tqdm(queries, desc="Discogs searches", unit="query", disable=not progress):
         out = search_query(spark, cfg, session, q, stats, timeout)
-        for k in ("pages", "results", "quarantined", "resumed_pages"):
-            totals[k] += out[k]
+        for k in counted:
+            totals[k] += out.get(k, 0)
         if out["too_deep"]:
             totals["too_deep"].append(q)
     return totals | {"http": stats.as_dict()}

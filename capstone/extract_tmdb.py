@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import urlsplit
 
 import requests
@@ -17,12 +17,13 @@ from tqdm.auto import tqdm
 
 from .core import (ConfigError, PipelineConfig, fs_delete, fs_exists, fs_list, fs_read_bytes, fs_write_bytes,
                            get_secret, get_spark, gunzip_if_needed, join_uri, stage_metrics)
-from .fetch import FetchStats, Fetched, api_session, batches, fetch_all, get
+from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, batches, fetch_all, get
 
 # %% auto #0
 __all__ = ['NOT_FOUND_BODY', 'CHANGES', 'parse_movie_ids', 'read_movie_ids', 'TmdbSnapshot', 'tmdb_session', 'make_session',
-           'classify_movie', 'export_name', 'landing_dirs', 'gz_lines', 'land_batch', 'count_lines', 'read_checkpoint',
-           'change_windows', 'last_success_uri', 'changed_ids', 'extract_movies', 'run_step']
+           'movie_body_problem', 'classify_movie', 'export_name', 'landing_dirs', 'gz_lines', 'land_batch',
+           'read_lines', 'read_checkpoint', 'ask_again', 'change_windows', 'last_success_uri', 'changed_ids',
+           'extract_movies', 'run_step']
 
 # %% ../nbs/01_extract_tmdb.ipynb #7113c1e9
 def parse_movie_ids(lines: Iterable[str]) -> tuple[list[int], int]:
@@ -113,25 +114,32 @@ def make_session(spark: SparkSession, cfg: PipelineConfig, dbutils=None) -> requ
     return tmdb_session(cfg, get_secret("TMDB_READ_TOKEN", cfg, dbutils), get_secret("TMDB_API_KEY", cfg, dbutils))
 
 # %% ../nbs/01_extract_tmdb.ipynb #a0b1d1a3
-def classify_movie(tmdb_id: int, f: Fetched) -> tuple[str, str]:
-    "`(kind, line)`: kind is landed, not_found or quarantined; raises `PermissionError` on 401/403."
+def movie_body_problem(tmdb_id: int, body: bytes) -> str | None:
+    "What is wrong with a 200 body for film `tmdb_id`, or None when it is a JSON object with that id."
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "invalid JSON (malformed or truncated body)"
+    if isinstance(doc, dict) and doc.get("id") == tmdb_id:
+        return None
+    return f"unexpected shape: expected an object with id {tmdb_id}"
+
+
+def classify_movie(tmdb_id: int, f: Fetched, runs: int = 1) -> tuple[str, str]:
+    """`(kind, line)`: kind is landed, not_found or quarantined; raises `PermissionError` on 401/403. A quarantine
+    line records how many runs have asked for the id (`runs`), and whether it is `final`."""
     if f.status in (401, 403):
         raise PermissionError(f"TMDB refused the credentials (HTTP {f.status}): set TMDB_READ_TOKEN or TMDB_API_KEY "
                               "(environment or secret scope) to a valid key")
     if f.status == 404:
         return "not_found", json.dumps({"tmdb_id": tmdb_id, "status": 404, "url": f.url})
     reason = f.error or (None if f.status == 200 else f"HTTP {f.status} after retries")
+    reason = reason or movie_body_problem(tmdb_id, f.body)
     if reason is None:
-        try:
-            doc = json.loads(f.body)
-        except ValueError:
-            reason = "invalid JSON (malformed or truncated body)"
-        else:
-            if isinstance(doc, dict) and doc.get("id") == tmdb_id:
-                return "landed", json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
-            reason = f"unexpected shape: expected an object with id {tmdb_id}"
+        return "landed", json.dumps(json.loads(f.body), ensure_ascii=False, separators=(",", ":"))
     return "quarantined", json.dumps({"tmdb_id": tmdb_id, "url": f.url, "status": f.status, "reason": reason,
-                                      "body": f.body[:2000].decode("utf-8", errors="replace")}, ensure_ascii=False)
+                                      "body": f.body[:2000].decode("utf-8", errors="replace"), "runs": runs,
+                                      "final": runs >= QUARANTINE_RUNS}, ensure_ascii=False)
 
 # %% ../nbs/01_extract_tmdb.ipynb #52234565
 def export_name(ids_file: str) -> str:
@@ -168,9 +176,9 @@ def land_batch(spark: SparkSession, dirs: dict, k: int, results: list[tuple[str,
     return {kind: sum(what == kind for what, _ in results) for kind in ("landed", "not_found", "quarantined")}
 
 
-def count_lines(spark: SparkSession, uri: str) -> int:
-    "Lines in a gzipped JSONL file; 0 when it does not exist."
-    return len(gzip.decompress(fs_read_bytes(spark, uri)).splitlines()) if fs_exists(spark, uri) else 0
+def read_lines(spark: SparkSession, uri: str) -> list[str]:
+    "Lines of a gzipped JSONL file; none when it does not exist."
+    return gzip.decompress(fs_read_bytes(spark, uri)).decode("utf-8").splitlines() if fs_exists(spark, uri) else []
 
 
 def read_checkpoint(spark: SparkSession, dirs: dict) -> dict:
@@ -184,10 +192,48 @@ def read_checkpoint(spark: SparkSession, dirs: dict) -> dict:
         name = uri.rsplit("/", 1)[-1]
         k = int(name.removeprefix("part-").split(".")[0])
         if k not in noted:
-            counts = {kind: count_lines(spark, join_uri(dirs[kind], name)) for kind in ("landed", "not_found", "quarantined")}
+            counts = {kind: len(read_lines(spark, join_uri(dirs[kind], name))) for kind in ("landed", "not_found", "quarantined")}
             noted[k] = {"size": sum(counts.values()), **counts}
         done[k] = noted[k]
     return done
+
+
+def ask_again(spark: SparkSession, dirs: dict, done: dict, fetch: Callable[[int, int], tuple[str, str]],
+              workers: int) -> dict:
+    """Ask again for the quarantined ids of done batches that fewer than `QUARANTINE_RUNS` runs have asked for.
+    `fetch(tmdb_id, runs)` gives `(kind, line)`. A batch's files are rewritten records first and quarantine last, so
+    a crash in between leaves an id in both, and the next pass drops it from the quarantine. Updates `done`."""
+    out = {"asked_again": 0, "recovered": 0, "final": 0, "batches_rewritten": 0}
+    for k in sorted(done):
+        name = f"part-{k:05d}.jsonl.gz"
+        files = {kind: join_uri(dirs[kind], name) for kind in ("landed", "not_found", "quarantined")}
+        quarantined = [json.loads(line) for line in read_lines(spark, files["quarantined"])]
+        if not quarantined:
+            continue
+        lines = {kind: read_lines(spark, files[kind]) for kind in ("landed", "not_found")}
+        resolved = {json.loads(line)["id"] for line in lines["landed"]} | {
+            json.loads(line)["tmdb_id"] for line in lines["not_found"]}
+        open_ = [q for q in quarantined if q["tmdb_id"] not in resolved]
+        again = [q for q in open_ if q.get("runs", 1) < QUARANTINE_RUNS]
+        if not again and len(open_) == len(quarantined):  # all final already: nothing to ask or rewrite
+            out["final"] += len(open_)
+            continue
+        results = list(fetch_all(lambda q: fetch(q["tmdb_id"], q.get("runs", 1) + 1), again, workers))
+        kept = [json.dumps(q, ensure_ascii=False) for q in open_ if q.get("runs", 1) >= QUARANTINE_RUNS]
+        for kind in ("not_found", "landed"):
+            lines[kind] += [line for what, line in results if what == kind]
+            fs_write_bytes(spark, files[kind], gz_lines(lines[kind]))
+        lines["quarantined"] = kept + [line for what, line in results if what == "quarantined"]
+        if lines["quarantined"]:
+            fs_write_bytes(spark, files["quarantined"], gz_lines(lines["quarantined"]))
+        else:
+            fs_delete(spark, files["quarantined"])
+        done[k] = {"size": done[k]["size"], **{kind: len(v) for kind, v in lines.items()}}
+        out["batches_rewritten"] += 1
+        out["asked_again"] += len(again)
+        out["recovered"] += sum(what != "quarantined" for what, _ in results)
+        out["final"] += sum(json.loads(line).get("final", False) for line in lines["quarantined"])
+    return out
 
 # %% ../nbs/01_extract_tmdb.ipynb #8a2e6eaa
 CHANGES = "changes"
@@ -242,28 +288,38 @@ def extract_movies(spark: SparkSession, cfg: PipelineConfig, session: requests.S
     record = cfg.tmdb_source == "record"
     base = cfg.tmdb_base_url.rstrip("/")
 
-    def one(tmdb_id: int) -> tuple[str, str]:
+    def one(tmdb_id: int, runs: int = 1) -> tuple[str, str]:
         f = get(session, f"{base}/movie/{tmdb_id}", stats, params={"append_to_response": "credits,external_ids"},
-                timeout=timeout)
-        kind, line = classify_movie(tmdb_id, f)
+                timeout=timeout, check=lambda body: movie_body_problem(tmdb_id, body))
+        kind, line = classify_movie(tmdb_id, f, runs)
         if record and kind == "landed":
             fs_write_bytes(spark, join_uri(cfg.snapshot_root, "tmdb", "movie", f"{tmdb_id}.json"), f.body)
-        bar.update(1)
         return kind, line
 
+    def one_new(tmdb_id: int) -> tuple[str, str]:
+        result = one(tmdb_id)
+        bar.update(1)
+        return result
+
+    def save_checkpoint():
+        fs_write_bytes(spark, dirs["checkpoint"], json.dumps(
+            {"ids_file": cfg.tmdb_ids_file, "batch_size": batch_size, "batches": done}, sort_keys=True).encode())
+
+    retried = ask_again(spark, dirs, done, one, cfg.http_workers)  # quarantined by earlier runs, not final yet
+    if retried["batches_rewritten"]:
+        save_checkpoint()
     resumed = sum(v["size"] for v in done.values())
     with tqdm(total=len(ids), initial=resumed, desc="TMDB films", unit="film", disable=not progress,
               mininterval=1) as bar:
         for k, batch in enumerate(work):
             if k in done:
                 continue
-            results = list(fetch_all(one, batch, cfg.http_workers))
+            results = list(fetch_all(one_new, batch, cfg.http_workers))
             done[k] = {"size": len(batch), **land_batch(spark, dirs, k, results)}
-            fs_write_bytes(spark, dirs["checkpoint"], json.dumps(
-                {"ids_file": cfg.tmdb_ids_file, "batch_size": batch_size, "batches": done}, sort_keys=True).encode())
+            save_checkpoint()
     totals = {kind: sum(v[kind] for v in done.values()) for kind in ("landed", "not_found", "quarantined")}
     return {**totals, "ids": len(ids), "resumed_ids": resumed, "fetched_ids": len(ids) - resumed,
-            "batches": len(work), "http": stats.as_dict(), "dirs": dirs}
+            "batches": len(work), "http": stats.as_dict(), "dirs": dirs, "quarantine": retried}
 
 
 def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True, dbutils=None,
@@ -296,6 +352,6 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True, db
         m.rows_in = {"ids": len(ids) + bad_lines}
         m.rows_out = {"movies": out["landed"]}
         m.rows_quarantined = {"bad_id_lines": bad_lines, "not_found": out["not_found"], "quarantined": out["quarantined"]}
-        m.figures = {k: out[k] for k in ("resumed_ids", "fetched_ids", "batches", "http")} | {
+        m.figures = {k: out[k] for k in ("resumed_ids", "fetched_ids", "batches", "http", "quarantine")} | {
             "landing_dir": out["dirs"]["landed"], "source": cfg.tmdb_source}
     return json.loads(m.to_json())

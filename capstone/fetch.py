@@ -21,12 +21,13 @@ from requests_ratelimiter import LimiterAdapter
 from urllib3.util.retry import Retry
 
 # %% auto #0
-__all__ = ['RETRY_STATUSES', 'SECRET_PARAMS', 'SECRET_IN_TEXT', 'BODY_ERRORS', 'JitteredRetry', 'api_session', 'strip_secrets',
-           'RedactSecrets', 'redact_http_logs', 'session_secrets', 'Fetched', 'FetchStats', 'read_body', 'get',
-           'batches', 'fetch_all']
+__all__ = ['RETRY_STATUSES', 'QUARANTINE_RUNS', 'SECRET_PARAMS', 'SECRET_IN_TEXT', 'BODY_ERRORS', 'JitteredRetry', 'api_session',
+           'strip_secrets', 'RedactSecrets', 'redact_http_logs', 'session_secrets', 'Fetched', 'FetchStats',
+           'read_body', 'get', 'batches', 'fetch_all']
 
 # %% ../nbs/00b_fetch.ipynb #b43280ee
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+QUARANTINE_RUNS = 3  # runs of one extraction that ask again for what it quarantined, before that is final
 
 
 class JitteredRetry(Retry):
@@ -111,14 +112,18 @@ class FetchStats:
     status_429: int = 0
     failures: int = 0
     pauses: int = 0
+    bodies_asked_again: int = 0
     statuses: Counter = field(default_factory=Counter)
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, attempts: int, retried_statuses: list, final_status: int | None, failed: bool):
+    def add(self, attempts: int, retried_statuses: list, final_status: int | None, failed: bool,
+            asked_again: bool = False):
+        "Count one response; `asked_again` when its first request repeats one whose body was cut off or malformed."
         with self._lock:
             self.requests += attempts
-            self.retries += attempts - 1
+            self.retries += attempts - 1 + asked_again
+            self.bodies_asked_again += asked_again
             self.status_429 += sum(s == 429 for s in retried_statuses) + (final_status == 429)
             self.failures += failed
             self.statuses[str(final_status) if final_status is not None else "error"] += 1
@@ -126,7 +131,8 @@ class FetchStats:
     def as_dict(self) -> dict:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         return {"requests": self.requests, "retries": self.retries, "status_429": self.status_429,
-                "failures": self.failures, "pauses": self.pauses, "final_statuses": dict(self.statuses),
+                "failures": self.failures, "pauses": self.pauses, "bodies_asked_again": self.bodies_asked_again,
+                "final_statuses": dict(self.statuses),
                 "elapsed_s": round(elapsed, 3), "requests_per_s": round(self.requests / elapsed, 2)}
 
 
@@ -146,8 +152,9 @@ def read_body(r: requests.Response) -> bytes:
 
 
 def get(session: requests.Session, url: str, stats: FetchStats, params: dict | None = None,
-        timeout: float = 30.0, body_attempts: int = 3) -> Fetched:
-    "GET with the session's retries; a body cut off mid-way is asked for again up to `body_attempts` times."
+        timeout: float = 30.0, body_attempts: int = 3, check: Callable[[bytes], str | None] | None = None) -> Fetched:
+    """GET with the session's retries. A body cut off mid-way, or a 200 body that `check` finds malformed (it returns
+    what is wrong), is asked for again, up to `body_attempts` requests in all; each repeat counts as a retry."""
     shown = strip_secrets(requests.Request("GET", url, params={**(session.params or {}), **(params or {})}).prepare().url)
     for attempt in range(1, body_attempts + 1):
         try:  # stream: the status line and headers now (urllib3 retries), the body below
@@ -156,21 +163,23 @@ def get(session: requests.Session, url: str, stats: FetchStats, params: dict | N
             stats.add(1, [], None, failed=True)  # urllib3 does not say how many attempts it made before giving up
             return Fetched(shown, None, error=f"{type(e).__name__} after retries")
         history = [h.status for h in (r.raw.retries.history if getattr(r.raw, "retries", None) else ())]
+        last, again = attempt == body_attempts, attempt > 1
         try:
             body = read_body(r)
-
         except BODY_ERRORS as e:
             r.close()
-            last = attempt == body_attempts
-            stats.add(len(history) + 1, history, r.status_code, failed=last)
+            stats.add(len(history) + 1, history, r.status_code, failed=last, asked_again=again)
             if last:
                 return Fetched(shown, r.status_code, error=f"body cut off: {type(e).__name__}")
             continue
-        failed = r.status_code >= 400 and r.status_code != 404
-        stats.add(len(history) + 1, history, r.status_code, failed=failed)
+        malformed = check(body) if check is not None and r.status_code == 200 else None
+        failed = (r.status_code >= 400 and r.status_code != 404) or (malformed is not None and last)
+        stats.add(len(history) + 1, history, r.status_code, failed=failed, asked_again=again)
+        if malformed is not None and not last:
+            continue
         for secret in session_secrets(session):
             body = body.replace(secret.encode(), b"REDACTED")
-        return Fetched(shown, r.status_code, body)
+        return Fetched(shown, r.status_code, body, error=malformed and f"{malformed} ({body_attempts} attempts)")
     raise AssertionError("unreachable")
 
 # %% ../nbs/00b_fetch.ipynb #9e9d6388

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 from lxml import etree
@@ -15,17 +17,20 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .core import (ContractError, PipelineConfig, arrow_schema, fs_exists, fs_list, get_spark, stage_metrics,
-                           write_table)
+from .core import (COMPRESSED_SUFFIXES, ContractError, PipelineConfig, arrow_schema, fs_exists, fs_list,
+                           fs_sizes, fs_unreadable, get_spark, stage_metrics, write_table)
 
 # %% auto #0
-__all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'TMDB_MOVIE_SCHEMA', 'COMPOSER_JOBS', 'RECORDS',
-           'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA', 'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT',
-           'SEARCH_RESPONSE_SCHEMA', 'RAW_FOLDERS', 'split_artist_title', 'fold_text', 'normalize_title',
-           'normalize_artist', 'title_key', 'title_keys', 'artist_keys', 'zero_as_null', 'partial_date_year',
-           'partial_date_error', 'read_raw_text', 'keep_latest', 'latest_first', 'parse_tmdb_movies', 'xml_parser',
-           'release_record', 'master_record', 'parse_dump_chunk', 'parsed_schema', 'read_dump_chunks', 'parse_dump',
-           'prepare_releases', 'prepare_masters', 'prepare_search_results', 'run_step']
+__all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'RAW_TEXT_LIMIT', 'RAW_TEXT_SCHEMA', 'EVIDENCE',
+           'TMDB_MOVIE_SCHEMA', 'COMPOSER_JOBS', 'RECORDS', 'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA',
+           'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT', 'SEARCH_RESULT_SCHEMA', 'SEARCH_RESPONSE_SCHEMA',
+           'RAW_FOLDERS', 'split_artist_title', 'fold_text', 'normalize_title', 'normalize_artist', 'title_key',
+           'title_keys', 'artist_keys', 'zero_as_null', 'partial_date_year', 'partial_date_error', 'raw_files',
+           'read_raw_text', 'escape_invalid_utf8', 'top_level_id', 'bad_record_evidence', 'keep_latest', 'latest_first',
+           'parse_tmdb_movies', 'xml_parser', 'release_record', 'master_record', 'parse_dump_chunk', 'parsed_schema',
+           'parse_dump_bytes', 'read_dump_chunks', 'parse_dump', 'prepare_releases', 'prepare_masters',
+           'prepare_search_results', 'RawSource', 'file_fault_rows', 'readable_records', 'stage_source', 'raw_sources',
+           'run_step']
 
 # %% ../nbs/03_prepare.ipynb #49ea91ad
 SOUNDTRACK_PHRASES = [
@@ -154,18 +159,79 @@ def partial_date_error(col: Column) -> Column:
     return F.when(~ok, F.concat(F.lit("unparseable date '"), s, F.lit("'")))
 
 # %% ../nbs/03_prepare.ipynb #3f26b931
-def read_raw_text(spark: SparkSession, folder: str, glob: str, line_sep: str | None = None,
-                  whole_text: bool = False) -> DataFrame:
-    "Text records (`value`) of every file under `folder` matching `glob`, with `source_file` and `ingested_at`."
-    if not fs_list(spark, folder):
-        return spark.createDataFrame([], "value string, source_file string, ingested_at timestamp, ordinal long")
+RAW_TEXT_LIMIT = 4000  # characters of a bad record's text kept in quarantine as evidence
+RAW_TEXT_SCHEMA = "value string, source_file string, ingested_at timestamp, ordinal long"
+
+
+def raw_files(spark: SparkSession, folder: str, suffix: str) -> dict[str, int]:
+    "Size of every file under `folder` (recursively) ending in `suffix`, compressed or not; hidden files skipped."
+    sizes = fs_sizes(spark, folder)
+    return {f: sizes[f] for f in fs_list(spark, folder, (suffix, *(suffix + c for c in COMPRESSED_SUFFIXES)))}
+
+
+def read_raw_text(spark: SparkSession, files: list[str], line_sep: str | None = None, whole_text: bool = False,
+                  ignore_corrupt: bool = False) -> DataFrame:
+    """Text records (`value`) of `files`, with `source_file`, `ingested_at` (the file's time) and `ordinal`.
+    `ignore_corrupt` keeps what a corrupt file yields before its fault (to count it) instead of failing."""
+    if not files:
+        return spark.createDataFrame([], RAW_TEXT_SCHEMA)
     # options go through text(): its wholetext=False default would override a reader option
-    reader = spark.read.text(folder, wholetext=whole_text, lineSep=line_sep, pathGlobFilter=glob,
-                             recursiveFileLookup=True)
+    reader = spark.read.option("ignoreCorruptFiles", ignore_corrupt).text(files, wholetext=whole_text, lineSep=line_sep)
     return (reader
             .select("value", F.col("_metadata.file_path").alias("source_file"),
                     F.col("_metadata.file_modification_time").alias("ingested_at"))
             .withColumn("ordinal", F.monotonically_increasing_id()))
+
+
+def escape_invalid_utf8(data: bytes | None, limit: int = RAW_TEXT_LIMIT) -> tuple[str | None, bool]:
+    "`(text, escaped)`: `data` as UTF-8 text of at most `limit` characters; invalid bytes are written `\\xNN` and flagged."
+    if data is None:
+        return None, False
+    try:
+        return data.decode("utf-8")[:limit], False
+    except UnicodeDecodeError:
+        return data.decode("utf-8", "backslashreplace")[:limit], True
+
+
+_ID_AFTER_KEY = re.compile(r'\s*:\s*(-?\d+)')
+
+
+def top_level_id(text: str | None) -> str | None:
+    "The number under the outermost object's `id` key of JSON text, even when the text is cut off or broken."
+    depth, i, n = 0, 0, len(text or "")
+    while i < n:
+        c = text[i]
+        if c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                j += 2 if text[j] == "\\" else 1
+            m = _ID_AFTER_KEY.match(text, j + 1) if depth == 1 and text[i + 1:j] == "id" else None
+            if m:
+                return m.group(1)
+            i = j + 1
+            continue
+        depth += (c in "{[") - (c in "}]")
+        i += 1
+    return None
+
+
+EVIDENCE = T.StructType([T.StructField("raw", T.StringType()), T.StructField("raw_escaped", T.BooleanType()),
+                         T.StructField("json_id", T.StringType())])
+
+
+@F.pandas_udf(EVIDENCE)
+def _evidence_udf(s: pd.Series) -> pd.DataFrame:
+    rows = []
+    for b in s:
+        raw, escaped = escape_invalid_utf8(b)
+        full = None if b is None else b.decode("utf-8", "replace")
+        rows.append((raw, escaped, top_level_id(full)))
+    return pd.DataFrame(rows, columns=EVIDENCE.fieldNames())
+
+
+def bad_record_evidence(text: Column, bad: Column) -> Column:
+    "For a bad record (`bad`): its text as valid UTF-8 (`raw`, `raw_escaped`) and its JSON `id` where readable."
+    return _evidence_udf(F.when(bad, text.cast("binary")))
 
 
 def keep_latest(df: DataFrame, key: str, order: list[Column]) -> DataFrame:
@@ -207,7 +273,7 @@ TMDB_MOVIE_SCHEMA = T.StructType([
 COMPOSER_JOBS = ["Original Music Composer", "Music", "Composer", "Music Score Composer"]
 
 def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
-    "JSONL lines (`value`) to typed film rows; unparseable lines keep `_raw` and an `_error`."
+    "JSONL lines (`value`) to typed film rows; a bad line keeps its text (`_raw`), its id where readable and an `_error`."
     j = F.from_json("value", TMDB_MOVIE_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
     df = raw.where(F.trim("value") != "").withColumn("j", j)
     crew = F.coalesce(F.col("j.credits.crew"), F.array())
@@ -215,7 +281,8 @@ def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
     alt = F.coalesce(F.transform(F.col("j.alternative_titles.titles"), lambda t: t["title"]), F.array())
     error = (F.when(F.col("j._corrupt_record").isNotNull(), F.lit("invalid JSON or values not matching the TMDB movie schema"))
              .otherwise(partial_date_error(F.col("j.release_date"))))
-    out = df.select(
+    evidence = bad_record_evidence(F.col("value"), error.isNotNull())
+    out = df.withColumn("_evidence", evidence).select(
         F.col("j.id").alias("tmdb_id"), F.coalesce("j.imdb_id", "j.external_ids.imdb_id").alias("imdb_id"),
         "j.title", "j.original_title", "j.original_language", "j.release_date",
         partial_date_year(F.col("j.release_date")).alias("release_year"), "j.status", "j.runtime",
@@ -225,8 +292,9 @@ def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
         artist_keys(composers).alias("composer_keys"), alt.alias("alt_titles"),
         title_key(F.col("j.title")).alias("title_key"),
         title_keys(F.concat(F.array("j.title", "j.original_title"), alt)).alias("title_keys"),
-        "source_file", "ingested_at", error.alias("_error"),
-        F.when(error.isNotNull(), F.substring("value", 1, 4000)).alias("_raw"), "ordinal")
+        "source_file", "ingested_at", error.alias("_error"), F.coalesce(F.col("j.id").cast("string"), "_evidence.json_id")
+        .alias("record_id"), F.col("_evidence.raw").alias("_raw"), F.col("_evidence.raw_escaped").alias("_raw_escaped"),
+        "ordinal")
     return out
 
 # %% ../nbs/03_prepare.ipynb #0408d64e
@@ -303,33 +371,78 @@ def master_record(el) -> dict:
 RECORDS = {"release": release_record, "master": master_record}
 
 
+_PARSE_ERRORS = (etree.XMLSyntaxError, ValueError, TypeError)
+
+
+def _parse_record(body: str, kind: str, parser: etree.XMLParser) -> dict:
+    el = etree.fromstring(f"<{kind} {body}", parser)
+    if el.tag != kind:
+        raise ValueError(f"expected <{kind}>, found <{el.tag}>")
+    return RECORDS[kind](el)
+
+
+# characters XML 1.0 forbids, raw or as a character reference (real dumps carry a few, in titles and notes)
+_FORBIDDEN_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|"
+                               r"&#(?:x0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));")
+
+
+def _forbidden_chars(text: str) -> str:
+    "The characters XML forbids in `text`, named: 'U+000B ×2, U+0001'."
+    found = {}
+    for m in _FORBIDDEN_XML_RE.finditer(text):
+        s = m.group()
+        code = ord(s) if len(s) == 1 else int(s[3:-1], 16) if s[2] in "xX" else int(s[2:-1])
+        found[code] = found.get(code, 0) + 1
+    return ", ".join(f"U+{c:04X}" + (f" ×{n}" if n > 1 else "") for c, n in found.items())
+
+
 def parse_dump_chunk(chunk: str, kind: str, parser: etree.XMLParser | None = None
-                     ) -> tuple[str | None, dict | None, str | None]:
-    "`(record_id, record, error)` for one chunk; `(None, None, None)` for the envelope."
+                     ) -> tuple[str | None, dict | None, str | None, str | None]:
+    """`(record_id, record, error, repaired)` for one chunk; all None for the envelope. A record whose only fault is
+    characters XML forbids is parsed without them, and `repaired` says which were removed."""
     if _ENVELOPE_RE.match(chunk):
-        return None, None, None
+        return None, None, None, None
     body = chunk.rstrip()
     closing = f"</{kind}s>"
     if body.endswith(closing):  # the last record of a file carries the closing envelope tag
         body = body[: -len(closing)].rstrip()
     m = _ID_RE.match(body)
     record_id = m.group(1) if m else None
+    parser = parser or xml_parser()
     try:
-        el = etree.fromstring(f"<{kind} {body}", parser or xml_parser())
-        if el.tag != kind:
-            raise ValueError(f"expected <{kind}>, found <{el.tag}>")
-        return record_id, RECORDS[kind](el), None
-    except (etree.XMLSyntaxError, ValueError, TypeError) as e:
-        return record_id, None, f"{type(e).__name__}: {e}"[:500]
+        return record_id, _parse_record(body, kind, parser), None, None
+    except _PARSE_ERRORS as e:
+        fault = e
+    if isinstance(fault, etree.XMLSyntaxError) and _FORBIDDEN_XML_RE.search(body):
+        try:
+            record = _parse_record(_FORBIDDEN_XML_RE.sub("", body), kind, parser)
+            return record_id, record, None, f"removed characters XML forbids: {_forbidden_chars(body)}"
+        except _PARSE_ERRORS as e:
+            fault = e
+    return record_id, None, f"{type(fault).__name__}: {fault}"[:500], None
 
 
 # %% ../nbs/03_prepare.ipynb #f688975f
 def parsed_schema(record_schema: T.StructType) -> T.StructType:
-    "Schema of parsed dump chunks: the typed record `r`, its id, provenance, `_error` and `_raw`."
+    "Schema of parsed dump chunks: the typed record `r`, its id, provenance, `_error`, `repaired` and the evidence."
     return T.StructType([
         T.StructField("r", record_schema), T.StructField("record_id", T.StringType()),
         T.StructField("source_file", T.StringType()), T.StructField("ingested_at", T.TimestampType()),
-        T.StructField("ordinal", T.LongType()), T.StructField("_error", T.StringType()), T.StructField("_raw", T.StringType())])
+        T.StructField("ordinal", T.LongType()), T.StructField("_error", T.StringType()),
+        T.StructField("repaired", T.StringType()), T.StructField("_raw", T.StringType()),
+        T.StructField("_raw_escaped", T.BooleanType())])
+
+
+def parse_dump_bytes(data: bytes, kind: str, parser: etree.XMLParser | None = None) -> tuple:
+    "`parse_dump_chunk` on a chunk's bytes, plus its evidence `(raw, raw_escaped)` when it is bad."
+    try:
+        chunk = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raw, _ = escape_invalid_utf8(data)
+        m = _ID_RE.match(raw)
+        return m.group(1) if m else None, None, f"invalid UTF-8 at byte {e.start}", None, raw, True
+    record_id, record, error, repaired = parse_dump_chunk(chunk, kind, parser)
+    return record_id, record, error, repaired, chunk[:RAW_TEXT_LIMIT] if error else None, False if error else None
 
 
 def _arrow_parser(kind: str, record_schema: T.StructType):
@@ -340,31 +453,30 @@ def _arrow_parser(kind: str, record_schema: T.StructType):
         import pyarrow as pa
         parser = xml_parser()
         for batch in batches:
-            values = batch.column("value").to_pylist()
-            results = [parse_dump_chunk(v, kind, parser) if v is not None else (None, None, None) for v in values]
-            keep = [rid is not None or err is not None for rid, _, err in results]
+            results = [parse_dump_bytes(v, kind, parser) if v is not None else (None,) * 6
+                       for v in batch.column("value").to_pylist()]
+            keep = [r[0] is not None or r[2] is not None for r in results]  # the envelope is no record
             if not all(keep):
-                batch, values = batch.filter(pa.array(keep, pa.bool_())), [v for v, k in zip(values, keep) if k]
-                results = [r for r, k in zip(results, keep) if k]
+                batch, results = batch.filter(pa.array(keep, pa.bool_())), [r for r, k in zip(results, keep) if k]
+            rid, rec, err, repaired, raw, escaped = zip(*results) if results else ([],) * 6
             yield pa.RecordBatch.from_arrays([
-                pa.array([rec for _, rec, _ in results], type=target.field("r").type),
-                pa.array([rid for rid, _, _ in results], pa.string()),
+                pa.array(rec, type=target.field("r").type), pa.array(rid, pa.string()),
                 batch.column("source_file"), batch.column("ingested_at").cast(target.field("ingested_at").type),
-                batch.column("ordinal"),
-                pa.array([err for _, _, err in results], pa.string()),
-                pa.array([v[:4000] if err else None for v, (_, _, err) in zip(values, results)], pa.string()),
-            ], schema=target)
+                batch.column("ordinal"), pa.array(err, pa.string()), pa.array(repaired, pa.string()),
+                pa.array(raw, pa.string()), pa.array(escaped, pa.bool_())], schema=target)
     return parse
 
 
-def read_dump_chunks(spark: SparkSession, folder: str, kind: str, partitions: int) -> DataFrame:
-    "One row per record chunk of every `*.xml[.gz]` dump under `folder`, spread over `partitions`."
-    return read_raw_text(spark, folder, "*.xml*", line_sep=f"<{kind} ").repartition(partitions)
+def read_dump_chunks(spark: SparkSession, files: list[str], kind: str, partitions: int,
+                     ignore_corrupt: bool = False) -> DataFrame:
+    "One row per record chunk of the dump `files`, spread over `partitions`."
+    return read_raw_text(spark, files, line_sep=f"<{kind} ", ignore_corrupt=ignore_corrupt).repartition(partitions)
 
 
 def parse_dump(chunks: DataFrame, kind: str, schema: T.StructType) -> DataFrame:
-    "Parsed records (`r`, typed by `schema`) with `record_id`, `_error` and `_raw`; envelope chunks removed."
-    return chunks.select("value", "source_file", "ingested_at", "ordinal").mapInArrow(
+    "Parsed records (`r`, typed by `schema`) with `record_id`, `_error`, `repaired` and `_raw`; envelope chunks removed."
+    # as bytes: a chunk that is not valid UTF-8 reaches Python as it is, to be quarantined with its bytes escaped
+    return chunks.select(F.col("value").cast("binary").alias("value"), "source_file", "ingested_at", "ordinal").mapInArrow(
         _arrow_parser(kind, schema), parsed_schema(schema))
 
 # %% ../nbs/03_prepare.ipynb #9af0cfae
@@ -401,6 +513,12 @@ def _names(col: str) -> Column:
     return F.transform(F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["anv"], a["name"]))
 
 
+def _dump_evidence(error: Column) -> list[Column]:
+    "`_raw` and `_raw_escaped` of a bad record: its chunk's text, or the parsed record when only a value is wrong."
+    return [F.coalesce("_raw", F.when(error.isNotNull(), F.to_json("r").substr(1, RAW_TEXT_LIMIT))).alias("_raw"),
+            F.coalesce("_raw_escaped", F.when(error.isNotNull(), F.lit(False))).alias("_raw_escaped")]
+
+
 def prepare_releases(parsed: DataFrame) -> DataFrame:
     "Typed release rows with title key, year and artist keys from parsed dump records."
     error = F.coalesce(F.col("_error"), partial_date_error(F.col("r.released")))
@@ -412,8 +530,7 @@ def prepare_releases(parsed: DataFrame) -> DataFrame:
         "r.country", "r.released", partial_date_year(F.col("r.released")).alias("release_year"), "r.data_quality",
         "r.tracklist",
         artist_keys(F.concat(_names("r.artists"), F.transform(F.coalesce("r.artists", F.array()), lambda a: a["name"]))).alias("artist_keys"),
-        "source_file", "ingested_at", "ordinal", error.alias("_error"),
-        F.coalesce("_raw", F.when(error.isNotNull(), F.to_json("r").substr(1, 4000))).alias("_raw"))
+        "repaired", "source_file", "ingested_at", "ordinal", error.alias("_error"), *_dump_evidence(error))
 
 
 def prepare_masters(parsed: DataFrame) -> DataFrame:
@@ -425,8 +542,7 @@ def prepare_masters(parsed: DataFrame) -> DataFrame:
         partial_date_year(F.col("r.year")).alias("year"), "r.artists",
         F.coalesce("r.genres", F.array()).alias("genres"), F.coalesce("r.styles", F.array()).alias("styles"),
         "r.data_quality", artist_keys(_names("r.artists")).alias("artist_keys"),
-        "source_file", "ingested_at", "ordinal", error.alias("_error"),
-        F.coalesce("_raw", F.when(error.isNotNull(), F.to_json("r").substr(1, 4000))).alias("_raw"))
+        "repaired", "source_file", "ingested_at", "ordinal", error.alias("_error"), *_dump_evidence(error))
 
 # %% ../nbs/03_prepare.ipynb #0230486f
 SEARCH_RESULT_STRUCT = T.StructType([
@@ -436,11 +552,12 @@ SEARCH_RESULT_STRUCT = T.StructType([
     T.StructField("style", T.ArrayType(T.StringType())), T.StructField("format", T.ArrayType(T.StringType())),
     T.StructField("label", T.ArrayType(T.StringType())), T.StructField("catno", T.StringType()),
 ])
+SEARCH_RESULT_SCHEMA = T.StructType([*SEARCH_RESULT_STRUCT.fields, T.StructField("_corrupt_record", T.StringType())])
 SEARCH_RESPONSE_SCHEMA = T.StructType([
     T.StructField("pagination", T.StructType([T.StructField("page", T.LongType()),
                                               T.StructField("items", T.LongType()),
                                               T.StructField("urls", T.MapType(T.StringType(), T.StringType()))])),
-    T.StructField("results", T.ArrayType(SEARCH_RESULT_STRUCT)),
+    T.StructField("results", T.ArrayType(T.StringType())),  # each result's JSON text, parsed on its own below
     T.StructField("_corrupt_record", T.StringType()),
 ])
 
@@ -459,16 +576,22 @@ def _query_of(urls: Column) -> Column:
 
 
 def prepare_search_results(raw: DataFrame) -> DataFrame:
-    "One row per search result (or one error row per unreadable response file)."
-    j = F.from_json("value", SEARCH_RESPONSE_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
-    resp = raw.withColumn("j", j)
+    "One row per search result: a bad result is one error row, and so is a file that is not a search response."
+    permissive = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
+    resp = raw.withColumn("j", F.from_json("value", SEARCH_RESPONSE_SCHEMA, permissive))
     bad_file = (F.col("j._corrupt_record").isNotNull() | F.col("j.results").isNull())
     resp = resp.withColumn("_file_error", F.when(bad_file, F.lit("invalid JSON or not a Discogs search response")))
-    rows = resp.select("*", F.posexplode_outer(F.when(~bad_file, F.col("j.results"))).alias("rank", "res"))
+    # a bad file keeps one row (a null result); a page with no results has no rows
+    results = F.when(bad_file, F.array(F.lit(None).cast("string"))).otherwise(F.col("j.results"))
+    rows = (resp.select("*", F.posexplode(results).alias("rank", "res_json"))
+            .withColumn("res", F.from_json("res_json", SEARCH_RESULT_SCHEMA, permissive)))
     split = _split_artist_title_udf(F.col("res.title"))
-    error = F.coalesce(F.col("_file_error"), partial_date_error(F.col("res.year")))
-    return rows.select(
-        F.col("res.id").alias("discogs_id"), F.col("res.type").alias("result_type"),
+    bad_result = F.when(F.col("res._corrupt_record").isNotNull(),
+                        F.lit("search result does not match the Discogs result schema"))
+    error = F.coalesce(F.col("_file_error"), bad_result, partial_date_error(F.col("res.year")))
+    evidence = bad_record_evidence(F.coalesce("res_json", "value"), error.isNotNull())
+    return rows.withColumn("_evidence", evidence).select(
+        F.col("res.id").alias("discogs_id"), F.coalesce(F.col("res.id").cast("string"), "_evidence.json_id").alias("record_id"), F.col("res.type").alias("result_type"),
         F.when(F.col("res.type") == "release", F.col("res.id")).alias("discogs_release_id"),
         zero_as_null(F.when(F.col("res.type") == "master", F.col("res.id")).otherwise(F.col("res.master_id")))
         .alias("discogs_master_id"),
@@ -479,9 +602,34 @@ def prepare_search_results(raw: DataFrame) -> DataFrame:
         F.coalesce("res.format", F.array()).alias("formats"), F.coalesce("res.label", F.array()).alias("labels"),
         _query_of(F.col("j.pagination.urls")).alias("search_query"), (F.col("rank") + 1).alias("search_rank"),
         F.col("j.pagination.page").alias("search_page"), "source_file", "ingested_at", "ordinal", error.alias("_error"),
-        F.when(error.isNotNull(), F.coalesce(F.to_json("res"), F.substring("value", 1, 4000))).alias("_raw"))
+        F.col("_evidence.raw").alias("_raw"), F.col("_evidence.raw_escaped").alias("_raw_escaped"))
 
 # %% ../nbs/03_prepare.ipynb #fa05c819
+@dataclass(frozen=True)
+class RawSource:
+    "Where a staging table's raw files are, how their text splits into records, and how records are parsed."
+    folder: str
+    suffix: str  # files ending in it, compressed or not
+    parse: Callable[[DataFrame], DataFrame]
+    line_sep: str | None = None
+    whole_text: bool = False
+    partitions: int | None = None
+
+    def read(self, spark: SparkSession, files: list[str], ignore_corrupt: bool = False) -> DataFrame:
+        raw = read_raw_text(spark, files, self.line_sep, self.whole_text, ignore_corrupt)
+        return self.parse(raw.repartition(self.partitions) if self.partitions else raw)
+
+
+def file_fault_rows(spark: SparkSession, faults: dict[str, str]) -> DataFrame:
+    "One error row per unusable file: its path and the reason; it goes to quarantine like any bad record."
+    return spark.createDataFrame([(f, why) for f, why in sorted(faults.items())], "source_file string, _error string")
+
+
+def readable_records(spark: SparkSession, source: RawSource, file: str) -> int:
+    "Records a corrupt file yields before its fault (the last one may be cut, and is counted)."
+    return source.read(spark, [file], ignore_corrupt=True).count()
+
+
 def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guard: str = "") -> tuple[int, int]:
     df = df.persist()
     try:
@@ -490,6 +638,33 @@ def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guard: 
     finally:
         df.unpersist()
     return n_in, n_out
+
+
+def stage_source(spark: SparkSession, source: RawSource, uri: str, key: str, order: list[Column],
+                 guard: str = "") -> tuple[int, int, int, list[dict]]:
+    """Stage every file of `source` into the table at `uri`: `(rows in, rows out, files, quarantined files)`. An empty
+    compressed file is set aside at once; a truncated or corrupt one is found when reading fails, and the table is
+    staged again without it. Each file set aside is one error row, with its reason and readable record count."""
+    sizes = raw_files(spark, source.folder, source.suffix)
+    faults = {f: fs_unreadable(spark, f) for f, size in sizes.items() if size == 0 and f.endswith(COMPRESSED_SUFFIXES)}
+    for attempt in (1, 2):
+        good = [f for f in sizes if f not in faults]
+        df = source.read(spark, good)
+        if faults:
+            df = df.unionByName(file_fault_rows(spark, faults), allowMissingColumns=True)
+        try:
+            n_in, n_out = _stage_table(df, uri, key, order, guard)
+            break
+        except ContractError:
+            raise
+        except Exception:
+            found = {f: why for f in good if f.endswith(COMPRESSED_SUFFIXES) and (why := fs_unreadable(spark, f))}
+            if attempt == 2 or not found:
+                raise  # not a file fault: the error is the stage's
+            faults |= found
+    quarantined = [{"file": f, "reason": why, "records": 0 if sizes[f] == 0 else readable_records(spark, source, f)}
+                   for f, why in sorted(faults.items())]
+    return n_in, n_out, len(sizes), quarantined
 
 
 def _dump_order() -> list[Column]:
@@ -501,6 +676,20 @@ def _dump_order() -> list[Column]:
 RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters"), ("discogs", "search")]
 
 
+def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSource, str, list[Column]]]:
+    "Each staging table's raw source, key and supersession order."
+    def dump(kind: str, schema: T.StructType, prepare_fn) -> RawSource:
+        return RawSource(cfg.raw("discogs", f"{kind}s"), ".xml", lambda c: prepare_fn(parse_dump(c, kind, schema)),
+                         line_sep=f"<{kind} ", partitions=partitions)
+    return {
+        "films": (RawSource(cfg.raw("tmdb", "movies"), ".jsonl", parse_tmdb_movies), "tmdb_id", latest_first()),
+        "releases": (dump("release", RELEASE_RECORD_SCHEMA, prepare_releases), "discogs_release_id", _dump_order()),
+        "masters": (dump("master", MASTER_RECORD_SCHEMA, prepare_masters), "discogs_master_id", _dump_order()),
+        "search_results": (RawSource(cfg.raw("discogs", "search"), ".json", prepare_search_results, whole_text=True),
+                           "discogs_id", latest_first() + [F.col("search_rank").asc()]),
+    }
+
+
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "Parse the raw zone into staging tables `films`, `releases`, `masters`, `search_results`; returns the metrics."
     parts = max(spark.sparkContext.defaultParallelism, cfg.shuffle_partitions)
@@ -509,20 +698,13 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             # a wrong path must not replace good staging tables with empty ones
             raise ContractError(f"raw_root={cfg.raw_root!r} holds none of {['/'.join(f) for f in RAW_FOLDERS]}: "
                                 "nothing to prepare (a wrong path?)")
-        sources = {
-            "films": (parse_tmdb_movies(read_raw_text(spark, cfg.raw("tmdb", "movies"), "*.jsonl*")),
-                      "tmdb_id", latest_first()),
-            "releases": (prepare_releases(parse_dump(read_dump_chunks(spark, cfg.raw("discogs", "releases"), "release", parts),
-                                                     "release", RELEASE_RECORD_SCHEMA)), "discogs_release_id", _dump_order()),
-            "masters": (prepare_masters(parse_dump(read_dump_chunks(spark, cfg.raw("discogs", "masters"), "master", parts),
-                                                   "master", MASTER_RECORD_SCHEMA)), "discogs_master_id", _dump_order()),
-            "search_results": (prepare_search_results(read_raw_text(spark, cfg.raw("discogs", "search"), "*.json",
-                                                                    whole_text=True)),
-                               "discogs_id", latest_first() + [F.col("search_rank").asc()]),
-        }
-        for table, (df, key, order) in sources.items():
-            n_in, n_out = _stage_table(df, cfg.staging(table), key, order, guard=cfg.guard("raw_root"))
+        m.figures["files"], m.figures["quarantined_files"] = {}, []
+        for table, (source, key, order) in raw_sources(cfg, parts).items():
+            n_in, n_out, n_files, bad_files = stage_source(spark, source, cfg.staging(table), key, order,
+                                                           cfg.guard("raw_root"))
             m.rows_in[table], m.rows_out[table] = n_in, n_out
             m.figures[f"{table}_superseded_duplicates"] = n_in - n_out
+            m.figures["files"][table] = {"in": n_files, "loaded": n_files - len(bad_files), "quarantined": len(bad_files)}
+            m.figures["quarantined_files"] += [{"table": table, **f} for f in bad_files]
         m.figures["raw_root"] = cfg.raw_root
     return json.loads(m.to_json())

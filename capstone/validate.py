@@ -17,7 +17,7 @@ from .prepare import ARTIST_STRUCT, RELEASE_RECORD_SCHEMA
 
 # %% auto #0
 __all__ = ['PROVENANCE_FIELDS', 'FILMS_SCHEMA', 'RELEASES_SCHEMA', 'MASTERS_SCHEMA', 'SEARCH_RESULTS_SCHEMA', 'QUARANTINE_SCHEMA',
-           'RULES', 'SCHEMAS', 'with_reasons', 'split_valid', 'run_step']
+           'RULES', 'SCHEMAS', 'with_reasons', 'conform', 'split_valid', 'run_step']
 
 # %% ../nbs/04_validate.ipynb #6277be34
 _S, _L, _I, _D, _B = T.StringType(), T.LongType(), T.IntegerType(), T.DoubleType(), T.BooleanType()
@@ -40,11 +40,12 @@ RELEASES_SCHEMA = T.StructType([
     _f("title", _S), _f("title_key", _S), _f("artists", T.ArrayType(ARTIST_STRUCT)),
     _f("extraartists", T.ArrayType(ARTIST_STRUCT)), *[f for f in RELEASE_RECORD_SCHEMA.fields if f.name in ("labels", "formats")],
     _f("genres", _ARR), _f("styles", _ARR), _f("country", _S), _f("released", _S), _f("release_year", _I),
-    _f("data_quality", _S), RELEASE_RECORD_SCHEMA["tracklist"], _f("artist_keys", _ARR), *PROVENANCE_FIELDS])
+    _f("data_quality", _S), RELEASE_RECORD_SCHEMA["tracklist"], _f("artist_keys", _ARR), _f("repaired", _S),
+    *PROVENANCE_FIELDS])
 MASTERS_SCHEMA = T.StructType([
     _f("discogs_master_id", _L, False), _f("main_release_id", _L), _f("title", _S), _f("title_key", _S),
     _f("year", _I), _f("artists", T.ArrayType(ARTIST_STRUCT)), _f("genres", _ARR), _f("styles", _ARR),
-    _f("data_quality", _S), _f("artist_keys", _ARR), *PROVENANCE_FIELDS])
+    _f("data_quality", _S), _f("artist_keys", _ARR), _f("repaired", _S), *PROVENANCE_FIELDS])
 SEARCH_RESULTS_SCHEMA = T.StructType([
     _f("discogs_id", _L, False), _f("result_type", _S), _f("discogs_release_id", _L), _f("discogs_master_id", _L),
     _f("search_title", _S), _f("artist_credit", _S), _f("title", _S), _f("title_key", _S), _f("release_year", _I),
@@ -52,7 +53,7 @@ SEARCH_RESULTS_SCHEMA = T.StructType([
     _f("search_query", _S), _f("search_rank", _I), _f("search_page", _L), *PROVENANCE_FIELDS])
 QUARANTINE_SCHEMA = T.StructType([
     _f("table", _S, False), _f("record_id", _S), _f("reason", _S, False), _f("source_file", _S), _f("raw", _S),
-    _f("run_id", _S, False)])
+    _f("raw_escaped", _B), _f("run_id", _S, False)])
 
 # %% ../nbs/04_validate.ipynb #76306fd4
 def _parse_error() -> Column:
@@ -97,18 +98,24 @@ def with_reasons(df: DataFrame, table: str) -> DataFrame:
     return df.withColumn("_reason", F.coalesce(rules[0](), F.when(F.size(reasons) > 0, F.array_join(reasons, "; "))))
 
 
+def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
+    "The columns of `schema`, in its order, cast to its types."
+    return df.select([F.col(f.name).cast(f.dataType) for f in schema.fields])
+
+
 def split_valid(df: DataFrame, table: str, run_id: str) -> tuple[DataFrame, DataFrame]:
     "`(silver, quarantine)` for a staged table; `ContractError` if a silver column is missing."
     schema = SCHEMAS[table]
     require_columns(df, schema, f"staging table {table!r}")
     key, _ = RULES[table]
     checked = with_reasons(df, table)
-    good = checked.where(F.col("_reason").isNull()).select([F.col(f.name).cast(f.dataType) for f in schema.fields])
+    good = conform(checked.where(F.col("_reason").isNull()), schema)
     record_id = F.coalesce(F.col(key).cast("string"), F.col("record_id")) if "record_id" in df.columns else F.col(key).cast("string")
+    escaped = F.coalesce(F.col("_raw_escaped"), F.lit(False)) if "_raw_escaped" in df.columns else F.lit(False)
     bad = checked.where(F.col("_reason").isNotNull()).select(
         F.lit(table).alias("table"), record_id.alias("record_id"), F.col("_reason").alias("reason"),
-        "source_file", F.col("_raw").alias("raw"), F.lit(run_id).alias("run_id"))
-    return good, bad
+        "source_file", F.col("_raw").alias("raw"), escaped.alias("raw_escaped"), F.lit(run_id).alias("run_id"))
+    return good, conform(bad, QUARANTINE_SCHEMA)
 
 # %% ../nbs/04_validate.ipynb #66b67ecc
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
@@ -127,6 +134,9 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             if n_in != n_out + n_bad:
                 raise ContractError(f"{table}: {n_in} rows in but {n_out} out + {n_bad} quarantined")
             m.rows_in[table], m.rows_out[table], m.rows_quarantined[table] = n_in, n_out, n_bad
+            if "repaired" in SCHEMAS[table].fieldNames():  # loaded, but not as they came: counted apart
+                m.figures.setdefault("rows_repaired", {})[table] = (
+                    spark.read.parquet(cfg.silver(table)).where("repaired IS NOT NULL").count())
             if n_bad:
                 top = (spark.read.parquet(cfg.quarantine(table)).groupBy("reason").count()
                        .orderBy(F.desc("count")).limit(5).collect())

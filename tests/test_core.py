@@ -134,3 +134,18 @@ def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_
     assert read_table(spark, uri).count() == 100_000
     assert write_table(spark.range(3).selectExpr("0 AS version", "id"), uri) == 3  # the next run writes as usual
     assert [n for n in os.listdir(tmp_path) if n.startswith(".tbl.")] == [], "the dead writer's temporary is gone"
+
+
+def test_fs_unreadable_names_empty_truncated_and_corrupt_compressed_files(spark, tmp_path):
+    import gzip
+    from capstone.core import fs_unreadable
+    whole = gzip.compress(b"".join(b'{"id": %d}\n' % i for i in range(5000)))
+    files = {"ok.jsonl.gz": whole, "cut.jsonl.gz": whole[: len(whole) // 2], "empty.jsonl.gz": b"",
+             "garbage.jsonl.gz": b"not gzip at all", "plain.jsonl": b"{}\n"}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    got = {name: fs_unreadable(spark, str(tmp_path / name)) for name in files}
+    assert got["ok.jsonl.gz"] is None and got["plain.jsonl"] is None, "readable, or not compressed"
+    assert got["empty.jsonl.gz"] == "empty compressed file (0 bytes)"
+    assert got["cut.jsonl.gz"].startswith("unreadable compressed file: java.io.EOFException")
+    assert got["garbage.jsonl.gz"].startswith("unreadable compressed file: ")

@@ -208,20 +208,63 @@ def test_a_connection_dropped_mid_body_is_asked_again(spark, tmp_path, httpserve
     assert out["quarantined"] == 1
 
 
-def test_invalid_json_and_odd_shapes_are_quarantined_with_the_url_but_not_the_key(spark, tmp_path, httpserver, films):
+def test_invalid_json_and_odd_shapes_are_asked_again_then_quarantined_with_the_url_but_not_the_key(
+        spark, tmp_path, httpserver, films):
     fake_key = f"fake-key-{uuid.uuid4().hex}"
     server = FakeTmdb(httpserver, films, api_key=fake_key)
-    bad_json, wrong_id = sorted(films)[:2]
+    bad_json, wrong_id, once = sorted(films)[:3]
     server.faults[bad_json] = [Response(b'{"id": 5, "title": "Ali', status=200)]
     server.faults[wrong_id] = [Response(b'{"id": 1, "title": "Someone else"}', status=200)]
+    server.faults[once] = [Response(b'{"id": 5, "title": "Ali', status=200), "ok"]  # a transient fault
     cfg = cfg_for(tmp_path, server.base)
     session = api_session(server.base, per_second=1000, retries=1, backoff=0.01, params={"api_key": fake_key})
-    extract_movies(spark, cfg, session, sorted(films), batch_size=10, progress=False)
+    out = extract_movies(spark, cfg, session, sorted(films), batch_size=10, progress=False)
     q = quarantine_reasons(cfg)
     assert sorted(landed(cfg)) == sorted(set(films) - {bad_json, wrong_id})
-    assert q[bad_json]["reason"] == "invalid JSON (malformed or truncated body)"
-    assert q[wrong_id]["reason"] == f"unexpected shape: expected an object with id {wrong_id}"
+    assert q[bad_json]["reason"] == "invalid JSON (malformed or truncated body) (3 attempts)"
+    assert q[wrong_id]["reason"] == f"unexpected shape: expected an object with id {wrong_id} (3 attempts)"
+    assert (q[bad_json]["runs"], q[bad_json]["final"]) == (1, False)
+    assert [server.calls.count(i) for i in (bad_json, wrong_id, once)] == [3, 3, 2]
+    assert out["http"]["retries"] == out["http"]["bodies_asked_again"] == 2 + 2 + 1, "each repeat is a retry"
+    assert out["http"]["failures"] == 2
     assert "api_key=REDACTED" in q[bad_json]["url"] and fake_key not in json.dumps(q)
+
+
+def test_quarantined_ids_are_asked_again_by_the_next_runs_then_final(spark, tmp_path, httpserver, films):
+    from capstone.extract_tmdb import QUARANTINE_RUNS
+    server = FakeTmdb(httpserver, films)
+    recovers, never = sorted(films)[:2]
+    server.faults[never] = [Response("busy", status=503)]
+    server.faults[recovers] = [Response("busy", status=503)] * 3 + ["ok"]  # 3 requests in run 1 (retries=2), then ok
+    cfg = cfg_for(tmp_path, server.base)
+    ids = sorted(films)
+    runs = [extract_movies(spark, cfg, fast_session(server.base, retries=2), ids, batch_size=5, progress=False)
+            for _ in range(QUARANTINE_RUNS + 1)]
+    assert [r["quarantined"] for r in runs] == [2, 1, 1, 1]
+    assert [r["quarantine"]["asked_again"] for r in runs] == [0, 2, 1, 0], "bounded: the last run asks for nothing"
+    assert [r["quarantine"]["recovered"] for r in runs] == [0, 1, 0, 0]
+    assert [r["quarantine"]["final"] for r in runs] == [0, 0, 1, 1]
+    assert sorted(landed(cfg)) == sorted(set(ids) - {never}) and len(landed(cfg)) == len(set(landed(cfg)))
+    assert (quarantine_reasons(cfg)[never]["runs"], quarantine_reasons(cfg)[never]["final"]) == (QUARANTINE_RUNS, True)
+    assert server.calls.count(never) == 3 * QUARANTINE_RUNS
+    assert all(r["landed"] + r["not_found"] + r["quarantined"] == len(ids) for r in runs)
+
+
+def test_an_id_left_in_both_records_and_quarantine_by_a_crash_counts_once(spark, tmp_path, httpserver, films):
+    server = FakeTmdb(httpserver, films)
+    flaky = sorted(films)[0]
+    server.faults[flaky] = [Response("busy", status=503)] * 2 + ["ok"]
+    cfg = cfg_for(tmp_path, server.base)
+    ids = sorted(films)
+    extract_movies(spark, cfg, fast_session(server.base, retries=1), ids, batch_size=5, progress=False)
+    q_file = Path(landing_dirs(cfg)["quarantined"]) / "part-00000.jsonl.gz"
+    stale = q_file.read_bytes()
+    extract_movies(spark, cfg, fast_session(server.base, retries=1), ids, batch_size=5, progress=False)
+    q_file.write_bytes(stale)  # as if killed after the records file was rewritten, before the quarantine was
+    calls = len(server.calls)
+    out = extract_movies(spark, cfg, fast_session(server.base, retries=1), ids, batch_size=5, progress=False)
+    assert len(server.calls) == calls and out["quarantined"] == 0 and not q_file.exists()
+    assert sorted(landed(cfg)) == ids
 
 
 def test_401_stops_the_run_naming_the_variables(spark, tmp_path, httpserver, films):
@@ -421,6 +464,26 @@ def test_search_restart_fetches_only_missing_pages(spark, tmp_path, httpserver):
     got = landed_results(cfg)
     assert sorted(got) == list(range(300)) and len(got) == len(set(got))
     assert second["resumed_pages"] >= 2
+
+
+def test_a_malformed_search_page_is_asked_again_and_a_page_that_stays_bad_is_final_after_three_runs(
+        spark, tmp_path, httpserver):
+    from capstone.fetch import QUARANTINE_RUNS
+    score = [{"id": i} for i in range(300)]
+    key = ("release", "Score", 1982)
+    bad = Response('{"pagination": {"page": 2}, "resul', status=200)
+    calls = fake_discogs(httpserver, "tok", {key: score}, faults={(*key, 1): [bad, "ok"], (*key, 2): [bad]})
+    cfg = discogs_cfg(tmp_path, httpserver)
+    session = fast_session(httpserver.url_for(""), discogs_headers("tok"), retries=1)
+    runs = [search_live(spark, cfg, session, progress=False) for _ in range(QUARANTINE_RUNS + 1)]
+    page_calls = [sum(c == (*key, p) for c in calls) for p in (1, 2, 3)]
+    assert page_calls == [2, 3 * QUARANTINE_RUNS, 1], "page 1 asked once again, page 2 three times in each of 3 runs"
+    assert runs[0]["http"]["bodies_asked_again"] == 1 + 2
+    assert [r["quarantined"] for r in runs] == [1, 1, 1, 1] and [r["final_quarantined"] for r in runs] == [0, 0, 1, 1]
+    assert sorted(landed_results(cfg)) == list(range(100)) + list(range(200, 300))
+    q = json.loads(next(Path(cfg.raw("discogs", "_quarantine")).rglob("page-00002.json")).read_text())
+    assert (q["runs"], q["final"], q["reason"]) == (
+        QUARANTINE_RUNS, True, "invalid JSON (malformed or truncated body) (3 attempts)")
 
 
 def test_discogs_401_names_the_token_variable():

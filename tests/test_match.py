@@ -197,7 +197,8 @@ def test_evaluate_links(spark):
                                   "tmdb_id long, discogs_master_id long, discogs_release_id long, band string, score double, "
                                   "film_title string, candidate_title string")
     ev = evaluate_links(links, labels)
-    assert ev["auto"] | {} == ev["auto"] and (ev["auto"]["tp"], ev["auto"]["fp"], ev["auto"]["fn"]) == (1, 1, 1)
+    assert (ev["auto"]["tp"], ev["auto"]["fp"], ev["auto"]["fn"]) == (1, 1, 1)
+    assert ev["auto"]["precision"] == ev["auto"]["recall"] == pytest.approx(1 / 2)
     assert ev["auto"]["unlabelled_links"] == 1
     assert (ev["auto_review"]["tp"], ev["auto_review"]["fp"], ev["auto_review"]["fn"]) == (1, 2, 1)
     assert ev["auto_review"]["precision"] == pytest.approx(1 / 3)

@@ -45,7 +45,7 @@ def test_dev_label_evaluation_is_reported(sample_run):
     assert ev["labelled_positive_pairs"] == 13
     assert ev["blocking_recall"] == 1.0
     assert ev["auto"]["precision"] >= 0.9 and ev["auto_review"]["recall"] >= 0.9
-    json.dumps(metrics)  # the metrics are plain JSON
+    assert json.loads(json.dumps(metrics)) == metrics, "the metrics are plain JSON: they survive a round trip"
 
 
 def test_replayed_search_pages_land_under_their_own_names(sample_run):

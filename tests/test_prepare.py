@@ -2,6 +2,7 @@ import gzip
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
@@ -64,15 +65,33 @@ def test_keep_latest(spark):
 
 def test_parse_dump_chunk_faults():
     ok = 'id="12" status="Accepted"><title>Heat</title><released>1995-12-00</released></release>\n'
-    rid, rec, err = parse_dump_chunk(ok, "release")
-    assert (rid, err, rec["title"], rec["released"]) == ("12", None, "Heat", "1995-12-00")
-    assert parse_dump_chunk('<?xml version="1.0"?>\n<releases>\n', "release") == (None, None, None)
+    rid, rec, err, repaired = parse_dump_chunk(ok, "release")
+    assert (rid, err, repaired, rec["title"], rec["released"]) == ("12", None, None, "Heat", "1995-12-00")
+    assert parse_dump_chunk('<?xml version="1.0"?>\n<releases>\n', "release") == (None, None, None, None)
     assert parse_dump_chunk('id="13"><title>A <b>nested</title></release>', "release")[2].startswith("XMLSyntaxError")
-    assert "Char" in parse_dump_chunk('id="14"><title>\x01</title></release>', "release")[2]
     assert parse_dump_chunk('id="15"><title>cut', "release")[0:2] == ("15", None)
     assert "invalid literal" in parse_dump_chunk('id="x16"><title>t</title></release>', "release")[2]
     master = parse_dump_chunk('id="7"><main_release>9</main_release><year>0</year><title>T</title></master>\n</masters>', "master")
     assert (master[1]["main_release_id"], master[1]["year"]) == (9, "0")
+
+
+@pytest.mark.parametrize("title, kept, removed", [
+    ("Bad \x01title", "Bad title", "U+0001"),
+    ("Tab\tand\x0bvtab\x0b", "Tab\tandvtab", "U+000B ×2"),  # a tab is allowed, a vertical tab is not
+    ("Ref &#11;and &#x1F;", "Ref and ", "U+000B, U+001F"),
+    ("Nul\x00", "Nul", "U+0000"),
+    ("Non-character \ufffe", "Non-character ", "U+FFFE"),
+])
+def test_a_record_whose_only_fault_is_a_forbidden_character_is_repaired(title, kept, removed):
+    rid, rec, err, repaired = parse_dump_chunk(f'id="14"><title>{title}</title></release>', "release")
+    assert (rid, rec["title"], err, repaired) == ("14", kept, None, f"removed characters XML forbids: {removed}")
+
+
+def test_a_record_with_another_fault_besides_a_forbidden_character_is_not_repaired():
+    rid, rec, err, repaired = parse_dump_chunk('id="17"><title>Bad \x0b and cut off', "release")
+    assert (rid, rec, repaired) == ("17", None, None) and err.startswith("XMLSyntaxError")
+    assert parse_dump_chunk('id="18"><title>&#10; is allowed</title></release>', "release")[1:] == (
+        {**parse_dump_chunk('id="18"><title>\n is allowed</title></release>', "release")[1]}, None, None)
 
 
 def test_tmdb_lines(spark):
@@ -87,24 +106,35 @@ def test_tmdb_lines(spark):
 def _write_faulty_raw_zone(root: Path):
     "A small raw zone, generated for this test (not real data), with one fault of each kind next to good records."
     (root / "tmdb/movies/a").mkdir(parents=True)
-    lines = ['{"id":1,"title":"Heat","release_date":"1995-12-15"}', '{"id":2,"title":"Bro', '{"title":"no id"}',
-             '{"id":3,"title":"X","release_date":"19x9"}', '{"id":1,"title":"Heat (older copy)","release_date":"1995-12-15"}']
-    (root / "tmdb/movies/a/part-0.jsonl.gz").write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+    lines = [b'{"id":1,"title":"Heat","release_date":"1995-12-15"}', b'{"id":2,"title":"Bro', b'{"title":"no id"}',
+             b'{"id":3,"title":"X","release_date":"19x9"}', b'{"id":1,"title":"Heat (older copy)","release_date":"1995-12-15"}',
+             b'{"id":4,"title":"Caf\xe9","release_date":"19x0"}',  # Latin-1, not UTF-8, and a bad date
+             b'{"belongs_to_collection":{"id":9},"id":5,"title":"Cut']
+    (root / "tmdb/movies/a/part-0.jsonl.gz").write_bytes(gzip.compress(b"\n".join(lines) + b"\n"))
     (root / "tmdb/movies/b").mkdir()
     (root / "tmdb/movies/b/part-1.jsonl").write_text('{"id":1,"title":"Heat","release_date":"1995-12-15","popularity":9.5}\n')
+    many = gzip.compress("".join(f'{{"id":{i},"title":"Film {i}"}}\n' for i in range(100, 3100)).encode())
+    (root / "tmdb/movies/b/part-2.jsonl.gz").write_bytes(many[: len(many) // 2])  # truncated
+    (root / "tmdb/movies/b/part-3.jsonl.gz").write_bytes(b"")  # empty
     (root / "discogs/releases").mkdir(parents=True)
     xml = ('<releases>\n<release id="10" status="Accepted"><title>Heat</title><genres><genre>Stage &amp; Screen</genre></genres>'
            '<released>1995-00-00</released></release>\n<release id="11" status="Accepted"><title>Bad \x0b</title></release>\n'
            '<release id="12" status="Accepted"><title>Bad year</title><released>19x5</released></release>\n'
-           '<release id="13" status="Accepted"><title>Cut off')
-    (root / "discogs/releases/discogs_20200101_releases.xml.gz").write_bytes(gzip.compress(xml.encode()))
+           '<release id="13" status="Accepted"><title>Cut off').encode()
+    xml = xml.replace(b"<release id=\"13\"", b'<release id="19" status="Accepted"><title>Caf\xe9</title></release>\n<release id="13"')
+    (root / "discogs/releases/discogs_20200101_releases.xml.gz").write_bytes(gzip.compress(xml))
+    many = gzip.compress(("<releases>\n" + "".join(f'<release id="{i}"><title>R{i}</title></release>\n'
+                                                    for i in range(100, 5100))).encode())
+    (root / "discogs/releases/discogs_20200201_releases.xml.gz").write_bytes(many[: len(many) // 2])  # truncated
     (root / "discogs/masters").mkdir(parents=True)
     (root / "discogs/masters/discogs_20200101_masters.xml").write_text(
         '<masters>\n<master id="5"><main_release>10</main_release><title>Heat</title><year>1995</year></master>\n'
         '<master id="6x"><title>Bad id</title></master>\n</masters>\n')
     (root / "discogs/search/q").mkdir(parents=True)
     (root / "discogs/search/q/ok.json").write_text(json.dumps({"pagination": {"page": 1, "urls": {}}, "results": [
-        {"id": 10, "master_id": 5, "type": "release", "title": "Elliot Goldenthal - Heat", "year": "1995"}]}))
+        {"id": 10, "master_id": 5, "type": "release", "title": "Elliot Goldenthal - Heat", "year": "1995"},
+        {"id": 11, "master_id": 5, "type": "release", "title": "Heat", "genre": "not a list"}]}))
+    (root / "discogs/search/q/empty.json").write_text(json.dumps({"pagination": {"page": 1, "urls": {}}, "results": []}))
     (root / "discogs/search/q/broken.json").write_text('{"pagination": {"page": 1}, "results": [')
 
 
@@ -112,23 +142,50 @@ def test_faulty_raw_zone_reconciles(spark, tmp_path):
     _write_faulty_raw_zone(tmp_path / "raw")
     cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="faults")
     p = prepare(spark, cfg)
-    assert p["rows_in"] == {"films": 6, "releases": 4, "masters": 2, "search_results": 2}
+    assert p["rows_in"] == {"films": 10, "releases": 6, "masters": 2, "search_results": 3}
     assert p["figures"]["films_superseded_duplicates"] == 2
+    assert p["figures"]["files"] == {"films": {"in": 4, "loaded": 2, "quarantined": 2},
+                                     "releases": {"in": 2, "loaded": 1, "quarantined": 1},
+                                     "masters": {"in": 1, "loaded": 1, "quarantined": 0},
+                                     "search_results": {"in": 3, "loaded": 3, "quarantined": 0}}
+    bad_files = {f["file"].rsplit("/", 1)[-1]: f for f in p["figures"]["quarantined_files"]}
+    assert set(bad_files) == {"part-2.jsonl.gz", "part-3.jsonl.gz", "discogs_20200201_releases.xml.gz"}
+    assert bad_files["part-3.jsonl.gz"]["reason"] == "empty compressed file (0 bytes)"
+    assert bad_files["part-3.jsonl.gz"]["records"] == 0
+    assert "EOFException" in bad_files["part-2.jsonl.gz"]["reason"]
+    assert 0 < bad_files["part-2.jsonl.gz"]["records"] < 3000
+    assert 0 < bad_files["discogs_20200201_releases.xml.gz"]["records"] < 5000
+
     v = validate(spark, cfg)
     for table in ("films", "releases", "masters", "search_results"):
         assert v["rows_in"][table] == v["rows_out"][table] + v["rows_quarantined"][table]
-    assert v["rows_out"] == {"films": 1, "releases": 1, "masters": 1, "search_results": 1}
+    assert v["rows_out"] == {"films": 1, "releases": 2, "masters": 1, "search_results": 1}
+    assert v["figures"]["rows_repaired"] == {"releases": 1, "masters": 0}
     films = spark.read.parquet(cfg.silver("films")).collect()
     assert films[0].popularity == 9.5, "the latest ingestion of id 1 wins"
-    q = {(r.table, r.record_id): r.reason for r in spark.read.parquet(*[cfg.quarantine(t) for t in
-                                                                        ("films", "releases", "masters", "search_results")]).collect()}
-    assert q[("films", "3")] == "unparseable date '19x9'"
-    assert q[("films", None)] in ("missing tmdb_id", "invalid JSON or values not matching the TMDB movie schema")
-    assert "Char" in q[("releases", "11")]
-    assert q[("releases", "12")] == "unparseable date '19x5'"
-    assert q[("releases", "13")].startswith("XMLSyntaxError")
-    assert "invalid literal" in q[("masters", "6x")]
-    assert q[("search_results", None)] == "invalid JSON or not a Discogs search response"
+    repaired = spark.read.parquet(cfg.silver("releases")).where("discogs_release_id = 11").first()
+    assert (repaired.title, repaired.repaired) == ("Bad ", "removed characters XML forbids: U+000B")
+
+    # the quarantine is readable by pandas and pyarrow, whatever bytes came in
+    q = pd.concat([pd.read_parquet(cfg.quarantine(t)) for t in ("films", "releases", "masters", "search_results")],
+                  ignore_index=True)
+    by_id = {(r.table, r.record_id): r for r in q.itertuples()}
+    assert by_id[("films", "3")].reason == "unparseable date '19x9'"
+    assert by_id[("films", "2")].reason.startswith("invalid JSON"), "a cut line keeps its id"
+    assert by_id[("films", "5")].reason.startswith("invalid JSON"), "the outer id, not the collection's"
+    assert (by_id[("films", "4")].raw, by_id[("films", "4")].raw_escaped) == (
+        '{"id":4,"title":"Caf\\xe9","release_date":"19x0"}', True)
+    assert by_id[("releases", "19")].reason == "invalid UTF-8 at byte 36" and by_id[("releases", "19")].raw_escaped
+    assert "\\xe9" in by_id[("releases", "19")].raw
+    assert by_id[("releases", "12")].reason == "unparseable date '19x5'"
+    assert by_id[("releases", "13")].reason.startswith("XMLSyntaxError")
+    assert "invalid literal" in by_id[("masters", "6x")].reason
+    assert by_id[("search_results", "11")].reason == "search result does not match the Discogs result schema"
+    no_id = q[q.record_id.isna()].groupby("table").reason.apply(sorted).to_dict()
+    assert no_id == {"films": ["empty compressed file (0 bytes)", "missing tmdb_id", bad_files["part-2.jsonl.gz"]["reason"]],
+                     "releases": [bad_files["discogs_20200201_releases.xml.gz"]["reason"]],
+                     "search_results": ["invalid JSON or not a Discogs search response"]}
+    assert sorted(q[q.raw_escaped].record_id) == ["19", "4"], "only invalid bytes are escaped and flagged"
 
 
 def test_search_results_split_artist_and_query(spark, tmp_path):
@@ -137,7 +194,7 @@ def test_search_results_split_artist_and_query(spark, tmp_path):
                          "title": "Vangelis = ヴァンゲリス* - Blade Runner (Soundtrack) = ブレードランナー・サウンドトラック"},
                         {"id": 12717, "master_id": 12717, "type": "master", "title": "Vangelis - Blade Runner"}]}
     (tmp_path / "s.json").write_text(json.dumps(body, ensure_ascii=False), encoding="utf-8")
-    rows = prepare_search_results(read_raw_text(spark, str(tmp_path), "*.json", whole_text=True)).orderBy("search_rank").collect()
+    rows = prepare_search_results(read_raw_text(spark, [str(tmp_path / "s.json")], whole_text=True)).orderBy("search_rank").collect()
     assert [(r.artist_credit, r.title_key, r.discogs_release_id, r.discogs_master_id, r.search_query) for r in rows] == [
         ("Vangelis = ヴァンゲリス*", "blade runner", 2893347, 12717, "Blade Runner soundtrack"),
         ("Vangelis", "blade runner", None, 12717, "Blade Runner soundtrack")]

@@ -2,7 +2,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from capstone.core import ContractError
-from capstone.validate import FILMS_SCHEMA, SCHEMAS, split_valid
+from capstone.validate import FILMS_SCHEMA, QUARANTINE_SCHEMA, SCHEMAS, split_valid
 
 
 def _staged_films(spark, rows):
@@ -17,7 +17,8 @@ def test_split_reconciles_and_explains(spark):
     good, bad = split_valid(staged, "films", "run-1")
     assert good.count() + bad.count() == staged.count()
     assert [r.tmdb_id for r in good.collect()] == [78]
-    assert good.schema == FILMS_SCHEMA or [f.name for f in good.schema.fields] == [f.name for f in FILMS_SCHEMA.fields]
+    assert [(f.name, f.dataType) for f in good.schema] == [(f.name, f.dataType) for f in FILMS_SCHEMA]
+    assert [(f.name, f.dataType) for f in bad.schema] == [(f.name, f.dataType) for f in QUARANTINE_SCHEMA]
     reasons = sorted(r.reason for r in bad.collect())
     assert reasons == ["invalid JSON", "missing tmdb_id", "no title; vote_average outside [0, 10]"]
     assert {r.run_id for r in bad.collect()} == {"run-1"}
