@@ -18,9 +18,10 @@ from .core import (STAGES, PipelineConfig, fs_exists, fs_list, fs_read_bytes, fs
                            get_spark, join_uri, read_table, stage_metrics)
 
 # %% auto #0
-__all__ = ['NO_SOUNDTRACK', 'latest_run_id', 'load_metrics', 'reports_dir', 'save_figure', 'soundtrack_groups', 'group_summary',
-           'plot_groups', 'question_section', 'answer_text', 'plot_score_histogram', 'plot_pr_curve', 'quality_section',
-           'stage_table', 'duration_table', 'pipeline_section', 'quarantine_summary', 'input_files', 'run_step']
+__all__ = ['NO_SOUNDTRACK', 'latest_run_id', 'load_metrics', 'reports_dir', 'figure_png', 'save_figure', 'soundtrack_groups',
+           'group_summary', 'plot_groups', 'question_section', 'answer_text', 'plot_score_histogram', 'plot_pr_curve',
+           'quality_section', 'stage_table', 'duration_table', 'pipeline_section', 'quarantine_summary', 'input_files',
+           'run_step']
 
 # %% ../nbs/06_report.ipynb #6a5d6cd8
 def latest_run_id(spark: SparkSession, metrics_root: str, complete: bool = False) -> str:
@@ -52,11 +53,16 @@ def reports_dir(cfg: PipelineConfig) -> str:
     return join_uri(cfg.output_root, "reports", cfg.run_id)
 
 
-def save_figure(spark: SparkSession, fig, uri: str) -> str:
-    "Write a matplotlib figure as PNG to `uri`; returns `uri`."
+def figure_png(fig: Figure) -> bytes:
+    "A matplotlib figure as PNG bytes."
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    return fs_write_bytes(spark, uri, buf.getvalue())
+    return buf.getvalue()
+
+
+def save_figure(spark: SparkSession, fig: Figure, uri: str) -> str:
+    "Write a matplotlib figure as PNG to `uri`; returns `uri`."
+    return fs_write_bytes(spark, uri, figure_png(fig))
 
 # %% ../nbs/06_report.ipynb #5d59b8dc
 NO_SOUNDTRACK = "(no linked soundtrack)"
@@ -241,13 +247,15 @@ def input_files(spark: SparkSession, raw_root: str) -> pd.DataFrame:
     return out
 
 # %% ../nbs/06_report.ipynb #aecc7e80
-def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
-    "Write the report's plots for `cfg.run_id` and its metrics; returns the metrics."
-    metrics = load_metrics(spark, cfg)
+def run_step(spark: SparkSession, cfg: PipelineConfig, sections: dict | None = None) -> dict:
+    """Write the report's plots for `cfg.run_id` and its metrics; returns the metrics. `sections` are the question,
+    quality and pipeline sections when the caller computed them already (the notebook does, section by section)."""
     with stage_metrics(spark, cfg, "report") as m:
-        q = question_section(spark, cfg)
-        quality = quality_section(spark, cfg, metrics)
-        pipeline_section(spark, cfg, metrics)
+        if sections is None:
+            metrics = load_metrics(spark, cfg)
+            sections = {"question": question_section(spark, cfg), "quality": quality_section(spark, cfg, metrics),
+                        "pipeline": pipeline_section(spark, cfg, metrics)}
+        q, quality = sections["question"], sections["quality"]
         plots = fs_list(spark, reports_dir(cfg), (".png",))
         m.rows_in = {"films_enriched": q["n_films"]}
         m.rows_out = {"plots": len(plots)}

@@ -53,6 +53,22 @@ def test_full_run_leaves_rendered_notebooks_and_metrics(full_run):
     assert "index.html" in proc.stdout
 
 
+def test_every_figure_of_the_executed_report_is_an_image(full_run):
+    import nbformat
+    out, _ = full_run
+    run_dir = out / "runs" / "e2e-1"
+    nb = nbformat.read(run_dir / "06_report.ipynb", as_version=4)
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    as_text = [o["data"]["text/plain"] for o in outputs
+               if "image/png" not in o.get("data", {}) and "<Figure size" in o.get("data", {}).get("text/plain", "")]
+    assert not as_text, f"figures shown as text, not pictures: {as_text}"
+    plots = sorted(p.name for p in (out / "reports" / "e2e-1").glob("*.png"))
+    images = sum("image/png" in o.get("data", {}) for o in outputs)
+    assert len(plots) == 5 and images == len(plots), (plots, images)  # with the dev labels: the PR curve too
+    html = (run_dir / "06_report.html").read_text()
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == images
+
+
 def other_raw_zone(sample_raw: Path, dest: Path) -> Path:
     "A raw zone that is not the sample: two films in three, Blade Runner not among them, nor its search page."
     shutil.copytree(sample_raw, dest, ignore=shutil.ignore_patterns("Blade_Runner.json"))
