@@ -7,7 +7,7 @@ import sys
 import pytest
 
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
-from capstone.bench_ingest import FAULTS, baseline_iterparse, bench, broken, generate_dump, sample_records, tree_cpu_s
+from capstone.tools.bench_ingest import FAULTS, baseline_iterparse, bench, broken, generate_dump, sample_records, tree_cpu_s
 
 from conftest import ROOT
 

@@ -4,8 +4,8 @@ import random
 import pytest
 
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
-from capstone.bench_extract import PERMANENT, resume_case, run_case, sample_bodies
-from capstone.bench_match import SUFFIXES, bench, composer_pool, film_title, generate, prf, real_material
+from capstone.tools.bench_extract import PERMANENT, resume_case, run_case, sample_bodies
+from capstone.tools.bench_match import SUFFIXES, bench, composer_pool, film_title, generate, prf, real_material
 
 from conftest import ROOT
 

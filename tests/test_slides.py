@@ -4,7 +4,7 @@ import pytest
 Presentation = pytest.importorskip("pptx").Presentation  # the slides extra; a cluster's test run leaves this out
 
 from capstone.report import load_metrics  # noqa: E402
-from capstone.slides import build_deck, case_kind, read_test_reports, summary_line  # noqa: E402
+from capstone.tools.slides import build_deck, case_kind, read_test_reports, summary_line  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 
@@ -63,8 +63,8 @@ def test_deck_shows_the_run_figures(sample_run, spark, reports_dir, tmp_path):
 
 
 def test_picture_export_deletes_only_what_it_wrote(tmp_path, monkeypatch):
-    from capstone.slides import export_pngs
-    monkeypatch.setattr("capstone.slides.shutil.which", lambda name: None)  # the chart-image path, with or without soffice
+    from capstone.tools.slides import export_pngs
+    monkeypatch.setattr("capstone.tools.slides.shutil.which", lambda name: None)  # the chart-image path, with or without soffice
     out = tmp_path / "png"
     out.mkdir()
     (out / "mine.png").write_bytes(b"a user's own picture")

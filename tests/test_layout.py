@@ -1,0 +1,45 @@
+"""The product apart from its tools: what a cluster runs (capstone/) imports nothing of what only a developer or a
+batch user runs (capstone/tools/: runner, deck, benchmarks), nor their libraries."""
+import ast
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "capstone"
+PRODUCT = sorted(p for p in PACKAGE.glob("*.py") if p.name != "_modidx.py")
+TOOL_LIBRARIES = {"papermill", "nbformat", "nbconvert", "nbclient", "pptx", "psutil", "pytest", "pytest_httpserver",
+                  "werkzeug", "IPython", "ipykernel", "fastcore"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    "Every module a file imports, anywhere in it (functions included), relative ones resolved against the package."
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(filter(None, ["capstone" if node.level else "", node.module or ""]))
+            found |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return found
+
+
+def test_the_product_is_found():
+    assert {p.stem for p in PRODUCT} >= {"core", "fetch", "extract_tmdb", "extract_discogs", "prepare", "validate",
+                                          "match", "report"}
+    assert {p.stem for p in (PACKAGE / "tools").glob("*.py")} >= {"runner", "slides", "bench_extract", "bench_ingest",
+                                                                   "bench_match"}
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda p: p.name)
+def test_the_product_imports_no_tool(path):
+    modules = imported_modules(path)
+    assert not [m for m in modules if m.startswith("capstone.tools")], f"{path.name} imports a tool"
+    assert not {m.split(".")[0] for m in modules} & TOOL_LIBRARIES, f"{path.name} imports a tool's library"
+
+
+def test_the_check_sees_relative_and_nested_imports(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from .tools.runner import main\ndef g():\n    import papermill\n    from . import tools\n")
+    assert {"capstone.tools.runner", "papermill", "capstone.tools"} <= imported_modules(f)
