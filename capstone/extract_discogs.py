@@ -14,8 +14,9 @@ import requests
 from pyspark.sql import SparkSession
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, PipelineConfig, fs_copy, fs_delete, fs_exists, fs_list, fs_read_bytes,
-                           fs_write_bytes, get_secret, get_spark, join_uri, stage_metrics)
+from .config import ConfigError, PipelineConfig, get_secret, get_spark, join_uri
+from .storage import fs_copy, fs_delete, fs_exists, fs_list, fs_read_bytes, fs_write_bytes
+from .metrics import stage_metrics
 from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, get
 
 # %% auto #0

@@ -15,8 +15,9 @@ import requests
 from pyspark.sql import SparkSession
 from tqdm.auto import tqdm
 
-from .core import (ConfigError, PipelineConfig, fs_delete, fs_exists, fs_list, fs_read_bytes, fs_write_bytes,
-                           get_secret, get_spark, gunzip_if_needed, join_uri, stage_metrics)
+from .config import ConfigError, PipelineConfig, get_secret, get_spark, join_uri
+from .storage import fs_delete, fs_exists, fs_list, fs_read_bytes, fs_write_bytes, gunzip_if_needed
+from .metrics import stage_metrics
 from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, batches, fetch_all, get
 
 # %% auto #0

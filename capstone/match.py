@@ -16,8 +16,9 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
 
-from .core import (ConfigError, ContractError, PipelineConfig, fs_exists, fs_read_bytes, get_spark, read_table,
-                           stage_metrics, write_table)
+from .config import ConfigError, PipelineConfig, get_spark
+from .storage import ContractError, fs_exists, fs_read_bytes, read_table, write_table
+from .metrics import stage_metrics
 from .prepare import normalize_artist
 from .validate import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
 

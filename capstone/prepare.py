@@ -17,8 +17,10 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .core import (COMPRESSED_SUFFIXES, ContractError, PipelineConfig, arrow_schema, fs_exists, fs_list,
-                           fs_sizes, fs_unreadable, get_spark, stage_metrics, write_table)
+from .storage import (COMPRESSED_SUFFIXES, ContractError, arrow_schema, fs_exists, fs_list, fs_sizes,
+                              fs_unreadable, write_table)
+from .config import PipelineConfig, get_spark
+from .metrics import stage_metrics
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'RAW_TEXT_LIMIT', 'RAW_TEXT_SCHEMA', 'EVIDENCE',

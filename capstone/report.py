@@ -14,8 +14,9 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from .core import (STAGES, PipelineConfig, fs_exists, fs_list, fs_read_bytes, fs_sizes, fs_write_bytes,
-                           get_spark, join_uri, read_table, stage_metrics)
+from .config import STAGES, PipelineConfig, get_spark, join_uri
+from .storage import fs_exists, fs_list, fs_read_bytes, fs_sizes, fs_write_bytes, read_table
+from .metrics import stage_metrics
 
 # %% auto #0
 __all__ = ['NO_SOUNDTRACK', 'latest_run_id', 'load_metrics', 'reports_dir', 'figure_png', 'save_figure', 'soundtrack_groups',

@@ -11,8 +11,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .core import (ContractError, PipelineConfig, get_spark, read_table, require_columns, stage_metrics,
-                           write_table)
+from .storage import ContractError, read_table, require_columns, write_table
+from .config import PipelineConfig, get_spark
+from .metrics import stage_metrics
 from .prepare import ARTIST_STRUCT, RELEASE_RECORD_SCHEMA
 
 # %% auto #0

@@ -39,7 +39,7 @@ def spark():
 def sample_run(spark, tmp_path_factory):
     "All six stages run in-process on the bundled sample; returns (cfg, metrics by stage)."
     from capstone import extract_discogs, extract_tmdb, match, prepare, report, validate
-    from capstone.core import PipelineConfig
+    from capstone.config import PipelineConfig
     out = tmp_path_factory.mktemp("sample_run")
     cfg = PipelineConfig.from_params(project_root=str(ROOT), raw_root=str(out / "raw"), output_root=str(out),
                                      run_id="test-sample", shuffle_partitions=2)

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         code = pytest.main(["tests", "-m", "not local_only", "-p", "no:cacheprovider", f"--junitxml={tmp}/junit.xml",
                             "--cov", f"--cov-config={rc}", "--cov-report=term", f"--cov-report=json:{tmp}/coverage.json",
                             f"--cov-fail-under={args.fail_under}", *args.pytest_args])
-        from capstone.core import fs_write_bytes, get_spark, join_uri
+        from capstone.storage import fs_write_bytes
+        from capstone.config import get_spark, join_uri
         spark, dest = get_spark(), join_uri(args.metrics_root, "tests", args.run_id)
         for name in ("junit.xml", "coverage.json"):
             report = Path(tmp) / name

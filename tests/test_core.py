@@ -9,9 +9,10 @@ import time
 import pytest
 from chispa import assert_df_equality
 
-from capstone.core import (ConfigError, ContractError, PipelineConfig, fs_copy, fs_exists, fs_list, fs_read_bytes,
-                           fs_write_bytes, get_secret, get_spark, has_scheme, join_uri, read_metrics, read_table,
-                           resolve_uri, stage_metrics, write_table)
+from capstone.config import ConfigError, PipelineConfig, get_secret, get_spark, has_scheme, join_uri, resolve_uri
+from capstone.storage import (ContractError, fs_copy, fs_exists, fs_list, fs_read_bytes, fs_write_bytes, read_table,
+                              write_table)
+from capstone.metrics import read_metrics, stage_metrics
 
 
 def test_config_coerces_widget_strings():
@@ -108,7 +109,8 @@ def test_stage_metrics_marks_failures(spark, tmp_path):
 
 WRITER = """
 import sys
-from capstone.core import get_spark, write_table
+from capstone.config import get_spark
+from capstone.storage import write_table
 spark = get_spark()
 version = 0
 while True:
@@ -138,7 +140,7 @@ def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_
 
 def test_fs_unreadable_names_empty_truncated_and_corrupt_compressed_files(spark, tmp_path):
     import gzip
-    from capstone.core import fs_unreadable
+    from capstone.storage import fs_unreadable
     whole = gzip.compress(b"".join(b'{"id": %d}\n' % i for i in range(5000)))
     files = {"ok.jsonl.gz": whole, "cut.jsonl.gz": whole[: len(whole) // 2], "empty.jsonl.gz": b"",
              "garbage.jsonl.gz": b"not gzip at all", "plain.jsonl": b"{}\n"}

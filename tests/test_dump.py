@@ -5,7 +5,7 @@ import shutil
 import pytest
 from pyspark.sql import functions as F
 
-from capstone.core import PipelineConfig
+from capstone.config import PipelineConfig
 from capstone.prepare import run_step as prepare
 
 from conftest import ROOT

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from capstone.core import ConfigError, PipelineConfig
+from capstone.config import ConfigError, PipelineConfig
 from capstone.extract_discogs import dump_kind, land_dump
 from capstone.extract_tmdb import TmdbSnapshot, landing_dirs, parse_movie_ids
 from capstone.extract_tmdb import run_step as extract_tmdb

@@ -26,7 +26,7 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_the_product_is_found():
-    assert {p.stem for p in PRODUCT} >= {"core", "fetch", "extract_tmdb", "extract_discogs", "prepare", "validate",
+    assert {p.stem for p in PRODUCT} >= {"config", "storage", "metrics", "fetch", "extract_tmdb", "extract_discogs", "prepare", "validate",
                                           "match", "report"}
     assert {p.stem for p in (PACKAGE / "tools").glob("*.py")} >= {"runner", "slides", "bench_extract", "bench_ingest",
                                                                    "bench_match"}

@@ -19,7 +19,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Response
 
-from capstone.core import ConfigError, PipelineConfig
+from capstone.config import ConfigError, PipelineConfig
 from capstone.extract_discogs import classify_page, discogs_session, pause_when_exhausted, search_live
 from capstone.extract_discogs import run_step as extract_discogs
 from capstone.extract_tmdb import extract_movies, landing_dirs
@@ -301,7 +301,7 @@ def test_running_the_same_extraction_twice_lands_every_record_once(spark, tmp_pa
 
 KILLED_RUN = """
 import json, sys
-from capstone.core import PipelineConfig, get_spark
+from capstone.config import PipelineConfig, get_spark
 from capstone.extract_tmdb import extract_movies
 from capstone.fetch import api_session
 cfg = PipelineConfig.from_params(**json.loads(sys.argv[1]))

@@ -4,7 +4,7 @@ from pyspark.sql import functions as F
 
 from capstone.match import (MatchConfig, block_pairs, build_candidates, compare_pairs, credit_names, evaluate_links,
                             gold_links, release_observations, score_pairs, select_links, unmatched)
-from capstone.core import ConfigError, PipelineConfig
+from capstone.config import ConfigError, PipelineConfig
 from capstone.prepare import normalize_artist, normalize_title, split_artist_title
 from capstone.validate import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
 

@@ -2,7 +2,7 @@
 import json
 from pathlib import Path
 
-from capstone.core import read_metrics
+from capstone.metrics import read_metrics
 
 
 def test_every_stage_succeeds_and_reconciles(sample_run, spark):
@@ -65,7 +65,8 @@ def test_a_much_smaller_input_does_not_replace_good_tables_unless_allowed(sample
 
     import pytest
 
-    from capstone.core import ContractError, PipelineConfig
+    from capstone.storage import ContractError
+    from capstone.config import PipelineConfig
     from capstone.prepare import run_step as prepare
 
     cfg, metrics = sample_run

@@ -7,7 +7,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from capstone.core import PipelineConfig
+from capstone.config import PipelineConfig
 from capstone.prepare import (keep_latest, normalize_artist, normalize_title, parse_dump_chunk, parse_tmdb_movies,
                               partial_date_error, partial_date_year, prepare_search_results, read_raw_text,
                               split_artist_title)
@@ -202,7 +202,7 @@ def test_search_results_split_artist_and_query(spark, tmp_path):
 
 def test_a_raw_root_without_raw_data_stops_before_replacing_staging(spark, tmp_path):
     "A typo in raw_root must not replace good staging tables with empty ones."
-    from capstone.core import ContractError
+    from capstone.storage import ContractError
     out = tmp_path / "out"
     (out / "staging" / "films").mkdir(parents=True)
     (out / "staging" / "films" / "part-0.parquet").write_bytes(b"kept")

@@ -1,7 +1,7 @@
 import pytest
 from pyspark.sql import functions as F
 
-from capstone.core import ContractError
+from capstone.storage import ContractError
 from capstone.validate import FILMS_SCHEMA, QUARANTINE_SCHEMA, SCHEMAS, split_valid
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from ..core import PipelineConfig
+from ..config import PipelineConfig
 from ..extract_tmdb import extract_movies, landing_dirs, tmdb_session
 
 # %% auto #0

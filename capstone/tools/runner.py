@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-from ..core import (NOTEBOOKS, STAGES, ConfigError, LockedError, PipelineConfig, acquire_lock, find_project_root,
-                           fs_exists, has_scheme, join_uri, local_path, release_lock)
+from ..config import NOTEBOOKS, STAGES, ConfigError, PipelineConfig, find_project_root, has_scheme, join_uri
+from ..storage import LockedError, acquire_lock, fs_exists, local_path, release_lock
 
 # %% auto #0
 __all__ = ['parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html', 'failure_line',
@@ -162,7 +162,8 @@ def run_pipeline(steps: list[str], params: dict, project_root: str | None = None
 # %% ../../nbs/00a_runner.ipynb #4e666c7c
 def evaluate_cli(labels: str, params: dict) -> dict:
     "Evaluate the gold links under `output_root` against a labels CSV."
-    from capstone.core import get_spark, read_table
+    from capstone.config import get_spark
+    from capstone.storage import read_table
     from capstone.match import evaluate_links, read_labels
     cfg = PipelineConfig.from_params(**params, labels_path=labels)
     spark = get_spark(cfg)
@@ -208,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench-match":
             import pandas as pd
             from capstone.tools.bench_match import bench, real_material
-            from capstone.core import get_spark, resolve_uri
+            from capstone.config import get_spark, resolve_uri
             root = find_project_root()
             material = real_material(resolve_uri("data/sample/snapshots", root),
                                      resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root))
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench-extract":
             import pandas as pd
             from capstone.tools.bench_extract import bench
-            from capstone.core import get_spark, resolve_uri
+            from capstone.config import get_spark, resolve_uri
             rows, resumed = bench(get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root()))
             print(pd.DataFrame(rows).to_string(index=False))
             print("resume:", json.dumps(resumed))
@@ -227,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench-ingest":
             import pandas as pd
             from capstone.tools.bench_ingest import bench
-            from capstone.core import get_spark, resolve_uri
+            from capstone.config import get_spark, resolve_uri
             rows = bench(get_spark(), [int(x) for x in args.sizes.split(",")], resolve_uri(args.source, find_project_root()),
                          args.bad_every)
             print(pd.DataFrame(rows).to_string(index=False))

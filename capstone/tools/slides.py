@@ -217,7 +217,7 @@ def export_pngs(deck: str, plots: list[str], out_dir: str) -> list[str]:
 def make_slides(output_root: str, metrics_dir: str = "metrics", limits_path: str = "slides/limits.md",
                 out_path: str = "slides/testing_summary.pptx", run_id: str = "") -> dict:
     "Build the deck from the latest (or given) run and the latest test reports; returns what the slides show."
-    from capstone.core import PipelineConfig, get_spark
+    from capstone.config import PipelineConfig, get_spark
     from capstone.report import latest_run_id, load_metrics
     cfg0 = PipelineConfig.from_params(output_root=output_root)
     spark = get_spark(cfg0)
