@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check infra-check test-compat test-dbr slides bench-ingest bench-extract bench-match clean
+.PHONY: run test setup sync-check lint infra-check test-compat test-dbr slides bench-ingest bench-extract bench-match clean
 
 # The virtualenv, the package (editable, with every extra: spark, run, slides, bench, test and the notebook tools)
 # and a named Jupyter kernel for papermill and nbval.
@@ -33,6 +33,10 @@ sync-check: setup
 	  echo "FAIL: notebooks and package were out of sync (nbdev_export/nbdev_clean changed files):"; \
 	  git status --short -- nbs capstone; exit 1; \
 	else echo "notebooks and package in sync"; fi
+
+# Lint (ruff.toml): pyflakes and syntax errors on the notebooks, the tests and the exported package.
+lint: setup
+	$(BIN)/ruff check .
 
 # Bicep parses and passes checkov's policies (skips carry their reasons inline); tools in their own venv.
 INFRA := .venv-infra
@@ -98,7 +102,7 @@ test-dbr: setup $(DBR)/.runtime-stamp
 	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity
 
 # Unit, pipeline and end-to-end tests, then every notebook under nbval, with coverage of capstone/ (Spark workers included).
-test: sync-check infra-check
+test: sync-check lint infra-check
 	mkdir -p metrics
 	rm -f .coverage .coverage.*
 	$(BIN)/python -m pytest tests nbs --nbval -p no:cacheprovider \

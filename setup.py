@@ -1,5 +1,7 @@
 "nbdev-style setup: every setting comes from settings.ini."
+import shutil
 from configparser import ConfigParser
+from pathlib import Path
 
 import setuptools
 
@@ -13,6 +15,10 @@ requirements = cfg.get("requirements", "").split()
 extras = {name: cfg.get(f"{name}_requirements", "").split() for name in ("spark", "run", "slides", "bench", "test")}
 extras["dev"] = sorted({r for reqs in extras.values() for r in reqs} | set(cfg.get("dev_requirements", "").split()))
 scripts = [s.strip() for s in cfg.get("console_scripts", "").split(";") if s.strip()]
+
+# setuptools copies the package into build/lib and never removes a module deleted since the last build, so a wheel
+# built in a used checkout (a Databricks Repo, a dev tree) would ship it: start that copy afresh (this build's own)
+shutil.rmtree(Path(__file__).resolve().parent / "build" / "lib", ignore_errors=True)
 
 setuptools.setup(
     name=cfg["lib_name"],

@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
 
-from .config import ConfigError, PipelineConfig, get_spark
+from .config import ConfigError, PipelineConfig
 from .storage import ContractError, fs_exists, fs_read_bytes, read_table, write_table
 from .metrics import stage_metrics
 from .prepare import normalize_artist

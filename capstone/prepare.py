@@ -19,7 +19,7 @@ from pyspark.sql import types as T
 
 from .storage import (COMPRESSED_SUFFIXES, ContractError, arrow_schema, fs_exists, fs_list, fs_sizes,
                               fs_unreadable, write_table)
-from .config import PipelineConfig, get_spark
+from .config import PipelineConfig
 from .metrics import stage_metrics
 
 # %% auto #0

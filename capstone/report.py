@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import io
 import json
-import textwrap
 
 import pandas as pd
 from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from .config import STAGES, PipelineConfig, get_spark, join_uri
+from .config import STAGES, PipelineConfig, join_uri
 from .storage import fs_exists, fs_list, fs_read_bytes, fs_sizes, fs_write_bytes, read_table
 from .metrics import stage_metrics
 

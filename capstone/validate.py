@@ -12,7 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .storage import ContractError, read_table, require_columns, write_table
-from .config import PipelineConfig, get_spark
+from .config import PipelineConfig
 from .metrics import stage_metrics
 from .prepare import ARTIST_STRUCT, RELEASE_RECORD_SCHEMA
 

@@ -187,7 +187,11 @@ def runtime_pins() -> dict[str, Version]:
 
 def test_artifact_build_makes_an_importable_wheel(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    assert {f"capstone/{m}.py" for m in ("core", "extract_tmdb", "prepare", "validate", "match", "report")} <= set(names)
+    product = ("config", "storage", "metrics", "fetch", "extract_tmdb", "extract_discogs", "prepare", "validate", "match",
+               "report")
+    tools = ("__init__", "runner", "slides", "bench_extract", "bench_ingest", "bench_match")
+    assert {f"capstone/{m}.py" for m in product} | {f"capstone/tools/{m}.py" for m in tools} <= set(names)
+    assert "capstone/core.py" not in names
 
 
 def test_wheel_requirements_upgrade_no_library_of_the_runtime(wheel):
