@@ -26,9 +26,9 @@ run: setup
 
 # Notebooks are the source: exporting and cleaning them must not change anything that is committed.
 sync-check: setup
-	@before=$$(cat nbs/*.ipynb capstone/*.py capstone/tools/*.py | md5sum); \
+	@before=$$(cat nbs/*.ipynb capstone/*.py capstone/linkage/*.py capstone/tools/*.py | md5sum); \
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean; \
-	after=$$(cat nbs/*.ipynb capstone/*.py capstone/tools/*.py | md5sum); \
+	after=$$(cat nbs/*.ipynb capstone/*.py capstone/linkage/*.py capstone/tools/*.py | md5sum); \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "FAIL: notebooks and package were out of sync (nbdev_export/nbdev_clean changed files):"; \
 	  git status --short -- nbs capstone; exit 1; \

@@ -22,8 +22,8 @@ from pyspark.sql import SparkSession
 # %% auto #0
 __all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'SECRET_KEYS', 'RUNTIME_CONSTRAINTS',
            'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root',
-           'lake_path', 'PipelineConfig', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks',
-           'get_spark', 'check_storage']
+           'lake_path', 'PipelineConfig', 'MatchConfig', 'widget_params', 'notebook_config', 'get_secret',
+           'install_on_databricks', 'get_spark', 'check_storage']
 
 # %% ../nbs/00_config.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -217,6 +217,47 @@ def _coerce(name: str, value, kind: type):
         return kind(text) if kind in (int, float) else text
     except ValueError:
         raise ConfigError(f"{name}={value!r}: expected {kind.__name__}") from None
+
+# %% ../nbs/00_config.ipynb #b9951f67
+@dataclass(frozen=True)
+class MatchConfig:
+    "Weights (log-odds) and thresholds of the matcher."
+    auto_threshold: float = 0.9
+    review_threshold: float = 0.5
+    bias: float = -0.5
+    title_weight: float = 14.0        # per unit of similarity above `title_pivot`
+    title_pivot: float = 0.85
+    suffix_similarity: float = 0.9    # "Indiana Jones and the Raiders of the Lost Ark" ends with the film's title
+    sequel_penalty: float = 4.0       # numbers or sequel words differ: Iron Man vs Iron Man 2
+    year_match_bonus: float = 2.0     # soundtrack within a year of the film
+    year_late_penalty: float = 2.0    # the master's first release 4-10 years after the film
+    year_very_late_penalty: float = 3.0
+    year_early_penalty: float = 6.0   # released more than a year before the film: cannot be its soundtrack
+    style_bonus: float = 1.0          # Soundtrack / Score style
+    genre_bonus: float = 0.5          # Stage & Screen genre
+    phrase_bonus: float = 0.5         # "Original Motion Picture Soundtrack" and the like in a title
+    not_film_penalty: float = 6.0     # video game, TV series, stage cast recording: never the film's soundtrack
+    composer_bonus: float = 3.0
+    composer_conflict_penalty: float = 0.5  # weak: songs albums and performer-credited scores name no composer
+    generic_title_penalty: float = 1.5  # one short word: "Joe", "Love"
+    short_partial_penalty: float = 2.5  # a near (not exact) match of a title of one or two words: "GCW Fight Club"
+    title_freq_penalty: float = 0.7     # per doubling of the number of films sharing the title
+    token_block_max_year_gap: int = 2   # token blocking passes skip items released this long before the film
+    rare_token_max_df: int = 20         # a word is rare enough to block on alone when it occurs at most this often
+    word_pair_max_df: int = 50          # a word pair names too large a block when more titles than this carry it
+
+    @classmethod
+    def from_pipeline(cls, cfg: PipelineConfig, **overrides) -> "MatchConfig":
+        "The matcher's config: the pipeline's thresholds, the fields named in `cfg.match_knobs`, then `overrides`."
+        knobs = json.loads(cfg.match_knobs) if cfg.match_knobs.strip() else {}
+        kinds = {f.name: type(f.default) for f in fields(cls) if f.name not in ("auto_threshold", "review_threshold")}
+        for name, value in knobs.items():
+            if name not in kinds:
+                raise ConfigError(f"match_knobs: unknown field {name!r}; the thresholds are match_threshold and "
+                                  f"review_threshold; the other fields are {sorted(kinds)}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or kinds[name] is int and not isinstance(value, int):
+                raise ConfigError(f"match_knobs: {name}={value!r}: expected {kinds[name].__name__}")
+        return cls(auto_threshold=cfg.match_threshold, review_threshold=cfg.review_threshold, **{**knobs, **overrides})
 
 # %% ../nbs/00_config.ipynb #7ce5c698
 def widget_params(defaults: dict, dbutils=None) -> dict:

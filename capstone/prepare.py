@@ -21,14 +21,14 @@ from .storage import (COMPRESSED_SUFFIXES, ContractError, arrow_schema, fs_exist
                               fs_unreadable, write_table)
 from .config import PipelineConfig
 from .metrics import stage_metrics
+from .schemas import (MASTER_RECORD_SCHEMA, RAW_TEXT_LIMIT, RAW_TEXT_SCHEMA,
+                              RELEASE_RECORD_SCHEMA, SEARCH_RESPONSE_SCHEMA, SEARCH_RESULT_SCHEMA, TMDB_MOVIE_SCHEMA)
 
 # %% auto #0
-__all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'RAW_TEXT_LIMIT', 'RAW_TEXT_SCHEMA', 'EVIDENCE',
-           'TMDB_MOVIE_SCHEMA', 'COMPOSER_JOBS', 'RECORDS', 'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA',
-           'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT', 'SEARCH_RESULT_SCHEMA', 'SEARCH_RESPONSE_SCHEMA',
-           'RAW_FOLDERS', 'split_artist_title', 'fold_text', 'normalize_title', 'normalize_artist', 'title_key',
-           'title_keys', 'artist_keys', 'zero_as_null', 'partial_date_year', 'partial_date_error', 'raw_files',
-           'read_raw_text', 'escape_invalid_utf8', 'top_level_id', 'bad_record_evidence', 'keep_latest', 'latest_first',
+__all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'EVIDENCE', 'COMPOSER_JOBS', 'RECORDS', 'RAW_FOLDERS',
+           'split_artist_title', 'fold_text', 'normalize_title', 'normalize_artist', 'title_key', 'title_keys',
+           'artist_keys', 'zero_as_null', 'partial_date_year', 'partial_date_error', 'raw_files', 'read_raw_text',
+           'escape_invalid_utf8', 'top_level_id', 'bad_record_evidence', 'keep_latest', 'latest_first',
            'parse_tmdb_movies', 'xml_parser', 'release_record', 'master_record', 'parse_dump_chunk', 'parsed_schema',
            'parse_dump_bytes', 'read_dump_chunks', 'parse_dump', 'prepare_releases', 'prepare_masters',
            'prepare_search_results', 'RawSource', 'file_fault_rows', 'readable_records', 'stage_source', 'raw_sources',
@@ -161,10 +161,6 @@ def partial_date_error(col: Column) -> Column:
     return F.when(~ok, F.concat(F.lit("unparseable date '"), s, F.lit("'")))
 
 # %% ../nbs/03_prepare.ipynb #3f26b931
-RAW_TEXT_LIMIT = 4000  # characters of a bad record's text kept in quarantine as evidence
-RAW_TEXT_SCHEMA = "value string, source_file string, ingested_at timestamp, ordinal long"
-
-
 def raw_files(spark: SparkSession, folder: str, suffix: str) -> dict[str, int]:
     "Size of every file under `folder` (recursively) ending in `suffix`, compressed or not; hidden files skipped."
     sizes = fs_sizes(spark, folder)
@@ -249,29 +245,6 @@ def latest_first() -> list[Column]:
     return [F.col("ingested_at").desc(), F.col("source_file").desc(), F.col("ordinal").desc()]
 
 # %% ../nbs/03_prepare.ipynb #094acc1f
-TMDB_MOVIE_SCHEMA = T.StructType([
-    T.StructField("id", T.LongType()),
-    T.StructField("imdb_id", T.StringType()),
-    T.StructField("title", T.StringType()),
-    T.StructField("original_title", T.StringType()),
-    T.StructField("original_language", T.StringType()),
-    T.StructField("release_date", T.StringType()),
-    T.StructField("status", T.StringType()),
-    T.StructField("runtime", T.DoubleType()),
-    T.StructField("popularity", T.DoubleType()),
-    T.StructField("vote_average", T.DoubleType()),
-    T.StructField("vote_count", T.LongType()),
-    T.StructField("genres", T.ArrayType(T.StructType([T.StructField("id", T.LongType()),
-                                                      T.StructField("name", T.StringType())]))),
-    T.StructField("alternative_titles", T.StructType([T.StructField("titles", T.ArrayType(T.StructType([
-        T.StructField("iso_3166_1", T.StringType()), T.StructField("title", T.StringType())])))])),
-    T.StructField("external_ids", T.StructType([T.StructField("imdb_id", T.StringType()),
-                                                T.StructField("wikidata_id", T.StringType())])),
-    T.StructField("credits", T.StructType([T.StructField("crew", T.ArrayType(T.StructType([
-        T.StructField("id", T.LongType()), T.StructField("name", T.StringType()),
-        T.StructField("job", T.StringType()), T.StructField("department", T.StringType())])))])),
-    T.StructField("_corrupt_record", T.StringType()),
-])
 COMPOSER_JOBS = ["Original Music Composer", "Music", "Composer", "Music Score Composer"]
 
 def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
@@ -423,7 +396,6 @@ def parse_dump_chunk(chunk: str, kind: str, parser: etree.XMLParser | None = Non
             fault = e
     return record_id, None, f"{type(fault).__name__}: {fault}"[:500], None
 
-
 # %% ../nbs/03_prepare.ipynb #f688975f
 def parsed_schema(record_schema: T.StructType) -> T.StructType:
     "Schema of parsed dump chunks: the typed record `r`, its id, provenance, `_error`, `repaired` and the evidence."
@@ -482,35 +454,6 @@ def parse_dump(chunks: DataFrame, kind: str, schema: T.StructType) -> DataFrame:
         _arrow_parser(kind, schema), parsed_schema(schema))
 
 # %% ../nbs/03_prepare.ipynb #9af0cfae
-ARTIST_STRUCT = T.StructType([T.StructField("id", T.LongType()), T.StructField("name", T.StringType()),
-                              T.StructField("anv", T.StringType()), T.StructField("role", T.StringType())])
-RELEASE_RECORD_SCHEMA = T.StructType([
-    T.StructField("discogs_release_id", T.LongType()), T.StructField("status", T.StringType()),
-    T.StructField("title", T.StringType()), T.StructField("artists", T.ArrayType(ARTIST_STRUCT)),
-    T.StructField("extraartists", T.ArrayType(ARTIST_STRUCT)),
-    T.StructField("labels", T.ArrayType(T.StructType([T.StructField("name", T.StringType()),
-                                                      T.StructField("catno", T.StringType()),
-                                                      T.StructField("id", T.LongType())]))),
-    T.StructField("formats", T.ArrayType(T.StructType([T.StructField("name", T.StringType()),
-                                                       T.StructField("qty", T.StringType()),
-                                                       T.StructField("text", T.StringType()),
-                                                       T.StructField("descriptions", T.ArrayType(T.StringType()))]))),
-    T.StructField("genres", T.ArrayType(T.StringType())), T.StructField("styles", T.ArrayType(T.StringType())),
-    T.StructField("country", T.StringType()), T.StructField("released", T.StringType()),
-    T.StructField("data_quality", T.StringType()), T.StructField("discogs_master_id", T.LongType()),
-    T.StructField("is_main_release", T.BooleanType()),
-    T.StructField("tracklist", T.ArrayType(T.StructType([T.StructField("position", T.StringType()),
-                                                         T.StructField("title", T.StringType()),
-                                                         T.StructField("duration", T.StringType())]))),
-])
-MASTER_RECORD_SCHEMA = T.StructType([
-    T.StructField("discogs_master_id", T.LongType()), T.StructField("main_release_id", T.LongType()),
-    T.StructField("title", T.StringType()), T.StructField("year", T.StringType()),
-    T.StructField("artists", T.ArrayType(ARTIST_STRUCT)), T.StructField("genres", T.ArrayType(T.StringType())),
-    T.StructField("styles", T.ArrayType(T.StringType())), T.StructField("data_quality", T.StringType()),
-])
-
-
 def _names(col: str) -> Column:
     return F.transform(F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["anv"], a["name"]))
 
@@ -547,23 +490,6 @@ def prepare_masters(parsed: DataFrame) -> DataFrame:
         "repaired", "source_file", "ingested_at", "ordinal", error.alias("_error"), *_dump_evidence(error))
 
 # %% ../nbs/03_prepare.ipynb #0230486f
-SEARCH_RESULT_STRUCT = T.StructType([
-    T.StructField("id", T.LongType()), T.StructField("master_id", T.LongType()), T.StructField("type", T.StringType()),
-    T.StructField("title", T.StringType()), T.StructField("year", T.StringType()),
-    T.StructField("country", T.StringType()), T.StructField("genre", T.ArrayType(T.StringType())),
-    T.StructField("style", T.ArrayType(T.StringType())), T.StructField("format", T.ArrayType(T.StringType())),
-    T.StructField("label", T.ArrayType(T.StringType())), T.StructField("catno", T.StringType()),
-])
-SEARCH_RESULT_SCHEMA = T.StructType([*SEARCH_RESULT_STRUCT.fields, T.StructField("_corrupt_record", T.StringType())])
-SEARCH_RESPONSE_SCHEMA = T.StructType([
-    T.StructField("pagination", T.StructType([T.StructField("page", T.LongType()),
-                                              T.StructField("items", T.LongType()),
-                                              T.StructField("urls", T.MapType(T.StringType(), T.StringType()))])),
-    T.StructField("results", T.ArrayType(T.StringType())),  # each result's JSON text, parsed on its own below
-    T.StructField("_corrupt_record", T.StringType()),
-])
-
-
 @F.pandas_udf(T.StructType([T.StructField("artist", T.StringType()), T.StructField("title", T.StringType())]))
 def _split_artist_title_udf(s: pd.Series) -> pd.DataFrame:
     return pd.DataFrame([split_artist_title(x) if isinstance(x, str) else (None, None) for x in s],

@@ -14,7 +14,8 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from .config import STAGES, PipelineConfig, join_uri
-from .storage import fs_exists, fs_list, fs_read_bytes, fs_sizes, fs_write_bytes, read_table
+from .storage import fs_exists, fs_list, fs_read_bytes, fs_sizes, fs_write_bytes, read_table, table_exists
+from .schemas import SCHEMAS
 from .metrics import stage_metrics
 
 # %% auto #0
@@ -170,7 +171,7 @@ def plot_pr_curve(ax, curve: pd.DataFrame, title: str):
 # %% ../nbs/06_report.ipynb #6ed8caad
 def quality_section(spark: SparkSession, cfg: PipelineConfig, metrics: dict) -> dict:
     "Score histogram, and with labels the PR curve and the evaluation from the match stage; figures are saved."
-    from capstone.match import pr_curve, read_labels
+    from capstone.linkage.evaluate import pr_curve, read_labels
     scored = read_table(spark, cfg.silver("scored_pairs"), hint="match")
     params = metrics.get("match", {}).get("params", {})
     fig = Figure(figsize=(7, 3.2))
@@ -222,8 +223,7 @@ def pipeline_section(spark: SparkSession, cfg: PipelineConfig, metrics: dict) ->
 # %% ../nbs/06_report.ipynb #0042f407
 def quarantine_summary(spark: SparkSession, cfg: PipelineConfig, top: int = 10) -> pd.DataFrame:
     "Top quarantine reasons over all tables, with a count and one example record."
-    from capstone.validate import SCHEMAS
-    frames = [spark.read.parquet(cfg.quarantine(t)) for t in SCHEMAS if fs_exists(spark, join_uri(cfg.quarantine(t), "_SUCCESS"))]
+    frames = [spark.read.parquet(cfg.quarantine(t)) for t in SCHEMAS if table_exists(spark, cfg.quarantine(t))]
     if not frames:
         return pd.DataFrame(columns=["table", "reason", "count", "example_id", "example_raw"])
     q = frames[0]

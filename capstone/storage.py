@@ -28,8 +28,9 @@ from .config import has_scheme, join_uri
 # %% auto #0
 __all__ = ['COMPRESSED_SUFFIXES', 'SHRINK_LIMIT', 'LOCK_NAME', 'LOCK_STALE_AFTER', 'arrow_schema', 'local_path', 'fs_exists',
            'fs_delete', 'recover_table', 'fs_write_bytes', 'fs_read_bytes', 'fs_sizes', 'fs_list', 'fs_unreadable',
-           'fs_copy', 'gunzip_if_needed', 'ContractError', 'write_table', 'read_table', 'require_columns',
-           'LockedError', 'lock_record', 'holder_gone', 'acquire_lock', 'release_lock', 'output_lock']
+           'fs_copy', 'gunzip_if_needed', 'ContractError', 'table_exists', 'write_table', 'read_table',
+           'require_columns', 'LockedError', 'lock_record', 'holder_gone', 'acquire_lock', 'release_lock',
+           'output_lock']
 
 # %% ../nbs/00c_storage.ipynb #c764f252
 def arrow_schema(schema: T.StructType):
@@ -291,6 +292,11 @@ class ContractError(RuntimeError):
 SHRINK_LIMIT = 0.5  # a guarded table may not lose more than half its rows in one run
 
 
+def table_exists(spark: SparkSession, uri: str) -> bool:
+    "Is there a finished table at `uri` (its `_SUCCESS` marker)?"
+    return fs_exists(spark, join_uri(uri, "_SUCCESS"))
+
+
 def write_table(df: DataFrame, uri: str, partitions: int | None = None, guard: str = "") -> int:
     "Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guard` names its input; row count."
     spark = df.sparkSession
@@ -299,7 +305,7 @@ def write_table(df: DataFrame, uri: str, partitions: int | None = None, guard: s
     try:
         (df.coalesce(partitions) if partitions else df).write.mode("overwrite").parquet(tmp)
         n_new = spark.read.parquet(tmp).count()
-        n_old = spark.read.parquet(uri).count() if guard and fs_exists(spark, join_uri(uri, "_SUCCESS")) else 0
+        n_old = spark.read.parquet(uri).count() if guard and table_exists(spark, uri) else 0
         if n_new < SHRINK_LIMIT * n_old:
             raise ContractError(f"{uri} would shrink from {n_old} to {n_new} rows: is {guard} the input you meant? "
                                 "Run again with allow_shrink=true to replace it anyway")
@@ -312,9 +318,9 @@ def write_table(df: DataFrame, uri: str, partitions: int | None = None, guard: s
 
 def read_table(spark: SparkSession, uri: str, schema: T.StructType | None = None, hint: str = "") -> DataFrame:
     "Read a finished Parquet table; a clear `ContractError` when it is missing or incomplete."
-    if not fs_exists(spark, join_uri(uri, "_SUCCESS")):
+    if not table_exists(spark, uri):
         recover_table(spark, uri, drop_temporaries=False)  # a writer killed between its two renames, on a lake
-    if not fs_exists(spark, join_uri(uri, "_SUCCESS")):
+    if not table_exists(spark, uri):
         raise ContractError(f"table {uri} is missing or incomplete" + (f": run {hint} first" if hint else ""))
     df = spark.read.parquet(uri)
     if schema is not None:

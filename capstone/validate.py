@@ -14,47 +14,10 @@ from pyspark.sql import types as T
 from .storage import ContractError, read_table, require_columns, write_table
 from .config import PipelineConfig
 from .metrics import stage_metrics
-from .prepare import ARTIST_STRUCT, RELEASE_RECORD_SCHEMA
+from .schemas import QUARANTINE_SCHEMA, SCHEMAS
 
 # %% auto #0
-__all__ = ['PROVENANCE_FIELDS', 'FILMS_SCHEMA', 'RELEASES_SCHEMA', 'MASTERS_SCHEMA', 'SEARCH_RESULTS_SCHEMA', 'QUARANTINE_SCHEMA',
-           'RULES', 'SCHEMAS', 'with_reasons', 'conform', 'split_valid', 'run_step']
-
-# %% ../nbs/04_validate.ipynb #6277be34
-_S, _L, _I, _D, _B = T.StringType(), T.LongType(), T.IntegerType(), T.DoubleType(), T.BooleanType()
-_ARR = T.ArrayType(T.StringType())
-
-
-def _f(name, kind, nullable=True):
-    return T.StructField(name, kind, nullable)
-
-
-PROVENANCE_FIELDS = [_f("source_file", _S), _f("ingested_at", T.TimestampType())]
-FILMS_SCHEMA = T.StructType([
-    _f("tmdb_id", _L, False), _f("imdb_id", _S), _f("title", _S), _f("original_title", _S), _f("original_language", _S),
-    _f("release_date", _S), _f("release_year", _I), _f("status", _S), _f("runtime", _D), _f("genres", _ARR),
-    _f("popularity", _D), _f("vote_average", _D), _f("vote_count", _L), _f("has_credits", _B),
-    _f("composers", _ARR), _f("composer_keys", _ARR), _f("alt_titles", _ARR), _f("title_key", _S),
-    _f("title_keys", _ARR), *PROVENANCE_FIELDS])
-RELEASES_SCHEMA = T.StructType([
-    _f("discogs_release_id", _L, False), _f("discogs_master_id", _L), _f("is_main_release", _B), _f("status", _S),
-    _f("title", _S), _f("title_key", _S), _f("artists", T.ArrayType(ARTIST_STRUCT)),
-    _f("extraartists", T.ArrayType(ARTIST_STRUCT)), *[f for f in RELEASE_RECORD_SCHEMA.fields if f.name in ("labels", "formats")],
-    _f("genres", _ARR), _f("styles", _ARR), _f("country", _S), _f("released", _S), _f("release_year", _I),
-    _f("data_quality", _S), RELEASE_RECORD_SCHEMA["tracklist"], _f("artist_keys", _ARR), _f("repaired", _S),
-    *PROVENANCE_FIELDS])
-MASTERS_SCHEMA = T.StructType([
-    _f("discogs_master_id", _L, False), _f("main_release_id", _L), _f("title", _S), _f("title_key", _S),
-    _f("year", _I), _f("artists", T.ArrayType(ARTIST_STRUCT)), _f("genres", _ARR), _f("styles", _ARR),
-    _f("data_quality", _S), _f("artist_keys", _ARR), _f("repaired", _S), *PROVENANCE_FIELDS])
-SEARCH_RESULTS_SCHEMA = T.StructType([
-    _f("discogs_id", _L, False), _f("result_type", _S), _f("discogs_release_id", _L), _f("discogs_master_id", _L),
-    _f("search_title", _S), _f("artist_credit", _S), _f("title", _S), _f("title_key", _S), _f("release_year", _I),
-    _f("country", _S), _f("genres", _ARR), _f("styles", _ARR), _f("formats", _ARR), _f("labels", _ARR),
-    _f("search_query", _S), _f("search_rank", _I), _f("search_page", _L), *PROVENANCE_FIELDS])
-QUARANTINE_SCHEMA = T.StructType([
-    _f("table", _S, False), _f("record_id", _S), _f("reason", _S, False), _f("source_file", _S), _f("raw", _S),
-    _f("raw_escaped", _B), _f("run_id", _S, False)])
+__all__ = ['RULES', 'with_reasons', 'conform', 'split_valid', 'run_step']
 
 # %% ../nbs/04_validate.ipynb #76306fd4
 def _parse_error() -> Column:
@@ -88,8 +51,6 @@ RULES = {
         lambda: _when("result_type = 'release' AND discogs_release_id IS NULL", "release result without id"),
     ]),
 }
-SCHEMAS = {"films": FILMS_SCHEMA, "releases": RELEASES_SCHEMA, "masters": MASTERS_SCHEMA,
-           "search_results": SEARCH_RESULTS_SCHEMA}
 
 
 def with_reasons(df: DataFrame, table: str) -> DataFrame:

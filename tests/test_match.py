@@ -2,16 +2,21 @@
 import pytest
 from pyspark.sql import functions as F
 
-from capstone.match import (MatchConfig, block_pairs, build_candidates, compare_pairs, credit_names, evaluate_links,
-                            gold_links, release_observations, score_pairs, select_links, unmatched)
+from capstone.config import MatchConfig
+from capstone.linkage.candidates import build_candidates, candidate_id_of, credit_names, release_observations
+from capstone.linkage.blocking import block_pairs
+from capstone.linkage.scoring import compare_pairs, score_pairs
+from capstone.linkage.selection import gold_links, select_links, unmatched
+from capstone.linkage.evaluate import evaluate_links
 from capstone.config import ConfigError, PipelineConfig
 from capstone.prepare import normalize_artist, normalize_title, split_artist_title
-from capstone.validate import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
+from capstone import schemas
+from capstone.schemas import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
 
 
 def frame(spark, schema, rows):
     # cached, so the joins below read the rows from memory instead of re-running the Python source each time
-    df = spark.createDataFrame([tuple(r.get(f.name) for f in schema.fields) for r in rows], schema).cache()
+    df = schemas.frame(spark, schema, rows).cache()
     df.count()
     return df
 
@@ -185,7 +190,7 @@ def test_credit_names():
 
 
 def test_evaluate_links(spark):
-    from capstone.match import LABELS_SCHEMA, candidate_id_of
+    from capstone.schemas import LABELS_SCHEMA
     labels = spark.createDataFrame([
         ("search", 1, 10, "a", None, None, None, 78, "Blade Runner", None, "match", "high", ""),
         ("search", 2, 20, "b", None, None, None, 78, "Blade Runner", None, "nonmatch", "high", ""),

@@ -2,7 +2,8 @@ import pytest
 from pyspark.sql import functions as F
 
 from capstone.storage import ContractError
-from capstone.validate import FILMS_SCHEMA, QUARANTINE_SCHEMA, SCHEMAS, split_valid
+from capstone.schemas import FILMS_SCHEMA, QUARANTINE_SCHEMA, SCHEMAS
+from capstone.validate import split_valid
 
 
 def _staged_films(spark, rows):

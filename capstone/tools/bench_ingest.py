@@ -20,7 +20,8 @@ from lxml import etree
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from ..prepare import RELEASE_RECORD_SCHEMA, parse_dump, prepare_releases, raw_files, read_dump_chunks, release_record
+from ..schemas import RELEASE_RECORD_SCHEMA
+from ..prepare import parse_dump, prepare_releases, raw_files, read_dump_chunks, release_record
 
 # %% auto #0
 __all__ = ['FAULTS', 'sample_records', 'broken', 'generate_dump', 'baseline_iterparse', 'PeakRSS', 'jvm_pid', 'tree_cpu_s',

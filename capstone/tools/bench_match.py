@@ -20,7 +20,11 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .bench_ingest import PeakRSS, jvm_pid
-from ..match import MatchConfig, block_pairs, compare_pairs, score_pairs, select_links, with_soundtrack_evidence
+from ..config import MatchConfig
+from ..linkage.candidates import with_soundtrack_evidence
+from ..linkage.blocking import block_pairs
+from ..linkage.scoring import compare_pairs, score_pairs
+from ..linkage.selection import select_links
 from ..prepare import artist_keys, split_artist_title, title_keys
 
 # %% auto #0

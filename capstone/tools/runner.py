@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from ..config import NOTEBOOKS, STAGES, ConfigError, PipelineConfig, find_project_root, has_scheme, join_uri
-from ..storage import LockedError, acquire_lock, fs_exists, local_path, release_lock
+from ..storage import LockedError, acquire_lock, local_path, release_lock
 
 # %% auto #0
 __all__ = ['parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html', 'failure_line',
@@ -131,7 +131,7 @@ def run_pipeline(steps: list[str], params: dict, project_root: str | None = None
     root = project_root or find_project_root()
     cfg = PipelineConfig.from_params(project_root=root, **params)   # validates every value before anything runs
     if "match" in steps:
-        from capstone.match import MatchConfig
+        from capstone.config import MatchConfig
         MatchConfig.from_pipeline(cfg)  # match_knobs too, before any earlier stage replaces a table
     params = dict(params, run_id=cfg.run_id)
     nbs = {NOTEBOOKS[s]: str(Path(root) / "nbs" / f"{NOTEBOOKS[s]}.ipynb") for s in steps}
@@ -163,12 +163,12 @@ def run_pipeline(steps: list[str], params: dict, project_root: str | None = None
 def evaluate_cli(labels: str, params: dict) -> dict:
     "Evaluate the gold links under `output_root` against a labels CSV."
     from capstone.config import get_spark
-    from capstone.storage import read_table
-    from capstone.match import evaluate_links, read_labels
+    from capstone.storage import read_table, table_exists
+    from capstone.linkage.evaluate import evaluate_links, read_labels
     cfg = PipelineConfig.from_params(**params, labels_path=labels)
     spark = get_spark(cfg)
     links = read_table(spark, cfg.gold("film_soundtrack_links"), hint="match")
-    optional = {t: spark.read.parquet(cfg.silver(t)) if fs_exists(spark, join_uri(cfg.silver(t), "_SUCCESS")) else None
+    optional = {t: spark.read.parquet(cfg.silver(t)) if table_exists(spark, cfg.silver(t)) else None
                 for t in ("candidate_pairs", "scored_pairs")}
     return evaluate_links(links, read_labels(spark, cfg.labels_path), optional["candidate_pairs"], optional["scored_pairs"])
 
