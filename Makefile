@@ -34,9 +34,11 @@ sync-check: setup
 	  git status --short -- nbs capstone; exit 1; \
 	else echo "notebooks and package in sync"; fi
 
-# Lint (ruff.toml): pyflakes and syntax errors on the notebooks, the tests and the exported package.
+# Lint and format (ruff.toml): pyflakes and syntax errors on the notebooks, the tests and the exported package;
+# the format check on the sources (the notebooks, the tests, the tools), not on the package they generate.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Bicep parses and passes checkov's policies (skips carry their reasons inline); tools in their own venv.
 INFRA := .venv-infra

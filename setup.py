@@ -1,4 +1,5 @@
 "nbdev-style setup: every setting comes from settings.ini."
+
 import shutil
 from configparser import ConfigParser
 from pathlib import Path

@@ -23,7 +23,7 @@ from pyspark.sql import SparkSession
 __all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'SECRET_KEYS', 'RUNTIME_CONSTRAINTS',
            'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root',
            'lake_path', 'PipelineConfig', 'MatchConfig', 'widget_params', 'notebook_config', 'get_secret',
-           'install_on_databricks', 'get_spark', 'check_storage']
+           'install_on_databricks', 'local_spark_env', 'get_spark', 'check_storage']
 
 # %% ../nbs/00_config.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -76,8 +76,17 @@ CHOICES = {
     "tmdb_source": ("replay", "api", "record"),
     "discogs_source": ("replay", "api", "record", "dump"),
 }
-PATH_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root", "snapshot_root", "tmdb_ids_file",
-               "discogs_releases_dump", "discogs_masters_dump", "labels_path")
+PATH_FIELDS = (
+    "raw_root",
+    "output_root",
+    "gold_root",
+    "metrics_root",
+    "snapshot_root",
+    "tmdb_ids_file",
+    "discogs_releases_dump",
+    "discogs_masters_dump",
+    "labels_path",
+)
 OUTPUT_FIELDS = ("raw_root", "output_root", "gold_root", "metrics_root")  # written by Spark; the rest is only read
 LOCAL_OUTPUT = "data/out"  # the repo-relative home of every output root when run locally
 
@@ -87,8 +96,10 @@ def check_root(name: str, path: str) -> str:
     bare = path.rstrip("/")
     target = urlsplit(bare).path.rstrip("/") if has_scheme(bare) else bare
     if not target or target in ("~", os.path.expanduser("~").rstrip("/")):
-        raise ConfigError(f"{name}={path!r}: an output root must be a folder of its own, not empty, '/', a home "
-                          "folder or the top of a bucket or container")
+        raise ConfigError(
+            f"{name}={path!r}: an output root must be a folder of its own, not empty, '/', a home "
+            "folder or the top of a bucket or container"
+        )
     return path
 
 
@@ -102,20 +113,23 @@ def lake_path(name: str, path: str, lake_root: str) -> str:
     if not path or has_scheme(path) or posixpath.isabs(path):
         return path
     if not lake_root:
-        raise ConfigError(f"{name}={path!r} is relative to the repo, which Spark cannot write on Databricks: give an "
-                          "abfss:// or /Volumes/... path, or set CAPSTONE_LAKE_ROOT on the cluster")
+        raise ConfigError(
+            f"{name}={path!r} is relative to the repo, which Spark cannot write on Databricks: give an "
+            "abfss:// or /Volumes/... path, or set CAPSTONE_LAKE_ROOT on the cluster"
+        )
     rel = posixpath.normpath(path)
-    rel = rel[len(LOCAL_OUTPUT):] if rel == LOCAL_OUTPUT or rel.startswith(LOCAL_OUTPUT + "/") else rel
+    rel = rel[len(LOCAL_OUTPUT) :] if rel == LOCAL_OUTPUT or rel.startswith(LOCAL_OUTPUT + "/") else rel
     return join_uri(lake_root, rel)
 
 
 @dataclass(frozen=True)
 class PipelineConfig:
     "Every parameter of the pipeline; notebooks, widgets, the CLI and tests all build it with `from_params`."
+
     raw_root: str = "data/out/raw"
     output_root: str = "data/out"
-    gold_root: str = ""      # empty: <output_root>/gold; on Azure, the gold container
-    metrics_root: str = ""   # empty: <output_root>/metrics; on Azure, the metrics container
+    gold_root: str = ""  # empty: <output_root>/gold; on Azure, the gold container
+    metrics_root: str = ""  # empty: <output_root>/metrics; on Azure, the metrics container
     run_id: str = ""
     snapshot_root: str = "data/sample/snapshots"
     tmdb_source: str = "replay"
@@ -174,35 +188,56 @@ class PipelineConfig:
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: expected one of {list(allowed)}")
         if not 0 <= self.review_threshold <= self.match_threshold <= 1:
-            raise ConfigError(f"need 0 <= review_threshold ({self.review_threshold}) <= "
-                              f"match_threshold ({self.match_threshold}) <= 1")
+            raise ConfigError(
+                f"need 0 <= review_threshold ({self.review_threshold}) <= match_threshold ({self.match_threshold}) <= 1"
+            )
         if self.tmdb_max_films < 0 or self.shuffle_partitions < 1 or self.min_group_size < 1:
             raise ConfigError("tmdb_max_films must be >= 0, shuffle_partitions and min_group_size >= 1")
         if self.tmdb_requests_per_s <= 0 or self.discogs_requests_per_min <= 0 or self.http_workers < 1:
             raise ConfigError("tmdb_requests_per_s and discogs_requests_per_min must be > 0, http_workers >= 1")
         if self.discogs_max_pages < 0 or self.discogs_year_to and self.discogs_year_to < self.discogs_year_from:
-            raise ConfigError(f"need discogs_max_pages >= 0 and discogs_year_from ({self.discogs_year_from}) "
-                              f"<= discogs_year_to ({self.discogs_year_to}, 0 for this year)")
+            raise ConfigError(
+                f"need discogs_max_pages >= 0 and discogs_year_from ({self.discogs_year_from}) "
+                f"<= discogs_year_to ({self.discogs_year_to}, 0 for this year)"
+            )
         if self.match_knobs.strip():
             try:
                 knobs = json.loads(self.match_knobs)
             except ValueError as e:
                 raise ConfigError(f"match_knobs={self.match_knobs!r}: not JSON ({e})") from None
             if not isinstance(knobs, dict):
-                raise ConfigError(f"match_knobs={self.match_knobs!r}: expected a JSON object such as "
-                                  '{"word_pair_max_df": 80}')
+                raise ConfigError(
+                    f'match_knobs={self.match_knobs!r}: expected a JSON object such as {{"word_pair_max_df": 80}}'
+                )
         if not self.run_id.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"run_id={self.run_id!r}: use letters, digits, '-' and '_' only")
 
-    def raw(self, *parts: str) -> str: return join_uri(self.raw_root, *parts)
-    def staging(self, table: str) -> str: return join_uri(self.output_root, "staging", table)
-    def silver(self, table: str) -> str: return join_uri(self.output_root, "silver", table)
-    def quarantine(self, table: str) -> str: return join_uri(self.output_root, "quarantine", table)
-    def gold(self, table: str) -> str: return join_uri(self.gold_root, table)
-    def metrics_dir(self) -> str: return join_uri(self.metrics_root, self.run_id)
-    def metrics_path(self, stage: str) -> str: return join_uri(self.metrics_dir(), f"{stage}.json")
-    def params(self) -> dict: return asdict(self)
-    def guard(self, root: str) -> str: return "" if self.allow_shrink else f"{root}={getattr(self, root)!r}"
+    def raw(self, *parts: str) -> str:
+        return join_uri(self.raw_root, *parts)
+
+    def staging(self, table: str) -> str:
+        return join_uri(self.output_root, "staging", table)
+
+    def silver(self, table: str) -> str:
+        return join_uri(self.output_root, "silver", table)
+
+    def quarantine(self, table: str) -> str:
+        return join_uri(self.output_root, "quarantine", table)
+
+    def gold(self, table: str) -> str:
+        return join_uri(self.gold_root, table)
+
+    def metrics_dir(self) -> str:
+        return join_uri(self.metrics_root, self.run_id)
+
+    def metrics_path(self, stage: str) -> str:
+        return join_uri(self.metrics_dir(), f"{stage}.json")
+
+    def params(self) -> dict:
+        return asdict(self)
+
+    def guard(self, root: str) -> str:
+        return "" if self.allow_shrink else f"{root}={getattr(self, root)!r}"
 
 
 def _coerce(name: str, value, kind: type):
@@ -222,29 +257,30 @@ def _coerce(name: str, value, kind: type):
 @dataclass(frozen=True)
 class MatchConfig:
     "Weights (log-odds) and thresholds of the matcher."
+
     auto_threshold: float = 0.9
     review_threshold: float = 0.5
     bias: float = -0.5
-    title_weight: float = 14.0        # per unit of similarity above `title_pivot`
+    title_weight: float = 14.0  # per unit of similarity above `title_pivot`
     title_pivot: float = 0.85
-    suffix_similarity: float = 0.9    # "Indiana Jones and the Raiders of the Lost Ark" ends with the film's title
-    sequel_penalty: float = 4.0       # numbers or sequel words differ: Iron Man vs Iron Man 2
-    year_match_bonus: float = 2.0     # soundtrack within a year of the film
-    year_late_penalty: float = 2.0    # the master's first release 4-10 years after the film
+    suffix_similarity: float = 0.9  # "Indiana Jones and the Raiders of the Lost Ark" ends with the film's title
+    sequel_penalty: float = 4.0  # numbers or sequel words differ: Iron Man vs Iron Man 2
+    year_match_bonus: float = 2.0  # soundtrack within a year of the film
+    year_late_penalty: float = 2.0  # the master's first release 4-10 years after the film
     year_very_late_penalty: float = 3.0
-    year_early_penalty: float = 6.0   # released more than a year before the film: cannot be its soundtrack
-    style_bonus: float = 1.0          # Soundtrack / Score style
-    genre_bonus: float = 0.5          # Stage & Screen genre
-    phrase_bonus: float = 0.5         # "Original Motion Picture Soundtrack" and the like in a title
-    not_film_penalty: float = 6.0     # video game, TV series, stage cast recording: never the film's soundtrack
+    year_early_penalty: float = 6.0  # released more than a year before the film: cannot be its soundtrack
+    style_bonus: float = 1.0  # Soundtrack / Score style
+    genre_bonus: float = 0.5  # Stage & Screen genre
+    phrase_bonus: float = 0.5  # "Original Motion Picture Soundtrack" and the like in a title
+    not_film_penalty: float = 6.0  # video game, TV series, stage cast recording: never the film's soundtrack
     composer_bonus: float = 3.0
     composer_conflict_penalty: float = 0.5  # weak: songs albums and performer-credited scores name no composer
     generic_title_penalty: float = 1.5  # one short word: "Joe", "Love"
     short_partial_penalty: float = 2.5  # a near (not exact) match of a title of one or two words: "GCW Fight Club"
-    title_freq_penalty: float = 0.7     # per doubling of the number of films sharing the title
-    token_block_max_year_gap: int = 2   # token blocking passes skip items released this long before the film
-    rare_token_max_df: int = 20         # a word is rare enough to block on alone when it occurs at most this often
-    word_pair_max_df: int = 50          # a word pair names too large a block when more titles than this carry it
+    title_freq_penalty: float = 0.7  # per doubling of the number of films sharing the title
+    token_block_max_year_gap: int = 2  # token blocking passes skip items released this long before the film
+    rare_token_max_df: int = 20  # a word is rare enough to block on alone when it occurs at most this often
+    word_pair_max_df: int = 50  # a word pair names too large a block when more titles than this carry it
 
     @classmethod
     def from_pipeline(cls, cfg: PipelineConfig, **overrides) -> "MatchConfig":
@@ -253,9 +289,16 @@ class MatchConfig:
         kinds = {f.name: type(f.default) for f in fields(cls) if f.name not in ("auto_threshold", "review_threshold")}
         for name, value in knobs.items():
             if name not in kinds:
-                raise ConfigError(f"match_knobs: unknown field {name!r}; the thresholds are match_threshold and "
-                                  f"review_threshold; the other fields are {sorted(kinds)}")
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or kinds[name] is int and not isinstance(value, int):
+                raise ConfigError(
+                    f"match_knobs: unknown field {name!r}; the thresholds are match_threshold and "
+                    f"review_threshold; the other fields are {sorted(kinds)}"
+                )
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or kinds[name] is int
+                and not isinstance(value, int)
+            ):
                 raise ConfigError(f"match_knobs: {name}={value!r}: expected {kinds[name].__name__}")
         return cls(auto_threshold=cfg.match_threshold, review_threshold=cfg.review_threshold, **{**knobs, **overrides})
 
@@ -275,7 +318,9 @@ def notebook_config(defaults: dict, dbutils=None, project_root: str | None = Non
     "The one config of a notebook run, from its `parameters` cell or, on Databricks, its widgets and the lake root."
     # on Databricks (dbutils given) repo-relative output roots move under the cluster's CAPSTONE_LAKE_ROOT
     lake_root = None if dbutils is None else (os.environ if environ is None else environ).get("CAPSTONE_LAKE_ROOT", "")
-    return PipelineConfig.from_params(project_root=project_root, lake_root=lake_root, **widget_params(defaults, dbutils))
+    return PipelineConfig.from_params(
+        project_root=project_root, lake_root=lake_root, **widget_params(defaults, dbutils)
+    )
 
 
 SECRET_KEYS = {"TMDB_READ_TOKEN": "tmdb-read-token", "TMDB_API_KEY": "tmdb-api-key", "DISCOGS_TOKEN": "discogs-token"}
@@ -288,8 +333,10 @@ def get_secret(name: str, cfg: PipelineConfig, dbutils=None) -> str | None:
     if not cfg.secret_scope:
         return os.environ.get(name) or None
     if dbutils is None:
-        raise ConfigError(f"secret_scope={cfg.secret_scope!r} needs Databricks (dbutils); "
-                          f"outside Databricks leave secret_scope empty and set {name} in the environment")
+        raise ConfigError(
+            f"secret_scope={cfg.secret_scope!r} needs Databricks (dbutils); "
+            f"outside Databricks leave secret_scope empty and set {name} in the environment"
+        )
     key = SECRET_KEYS[name]
     if key not in {s.key for s in dbutils.secrets.list(cfg.secret_scope)}:
         return None
@@ -306,7 +353,9 @@ def _installed(dist: str) -> bool:
         return False
 
 
-def install_on_databricks(ipython, environ=None, project_root: str | None = None, installed: bool | None = None) -> str | None:
+def install_on_databricks(
+    ipython, environ=None, project_root: str | None = None, installed: bool | None = None
+) -> str | None:
     "On Databricks, `%pip install` the repo's package for this notebook, upgrading nothing; returns pip's arguments."
     if "DATABRICKS_RUNTIME_VERSION" not in (os.environ if environ is None else environ):
         return None  # papermill, nbval, Jupyter: the venv has everything
@@ -318,23 +367,31 @@ def install_on_databricks(ipython, environ=None, project_root: str | None = None
     return args
 
 # %% ../nbs/00_config.ipynb #da18fbd6
+def local_spark_env() -> None:
+    "Spark's Python workers run this interpreter, and a local driver binds to loopback (unless already set)."
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+
+
 def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
     "The active Spark session, or a local one configured for this pipeline."
     active = SparkSession.getActiveSession()
     if active is not None:
         return check_storage(active, cfg) if cfg else active
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    local_spark_env()
     partitions = cfg.shuffle_partitions if cfg else PipelineConfig.shuffle_partitions
-    spark = (SparkSession.builder.master("local[*]").appName(app_name)
-             .config("spark.sql.shuffle.partitions", str(partitions))
-             .config("spark.default.parallelism", str(partitions))
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.driver.memory", "4g")
-             .getOrCreate())
+    spark = (
+        SparkSession.builder.master("local[*]")
+        .appName(app_name)
+        .config("spark.sql.shuffle.partitions", str(partitions))
+        .config("spark.default.parallelism", str(partitions))
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.driver.memory", "4g")
+        .getOrCreate()
+    )
     spark.sparkContext.setLogLevel("ERROR")
     return check_storage(spark, cfg) if cfg else spark
 
@@ -351,7 +408,13 @@ def check_storage(spark: SparkSession, cfg: PipelineConfig) -> SparkSession:
         try:
             jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, conf)
         except Exception:
-            hint = (" abfss:// needs the hadoop-azure connector and storage credentials, which a Databricks cluster has;"
-                    " run this on Databricks or give a local path") if scheme.startswith(("abfs", "wasb")) else ""
+            hint = (
+                (
+                    " abfss:// needs the hadoop-azure connector and storage credentials, which a Databricks cluster has;"
+                    " run this on Databricks or give a local path"
+                )
+                if scheme.startswith(("abfs", "wasb"))
+                else ""
+            )
             raise ConfigError(f"{name}={uri!r}: this Spark has no FileSystem for '{scheme}://'.{hint}") from None
     return spark

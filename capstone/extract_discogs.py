@@ -59,7 +59,7 @@ def land_search_replay(spark: SparkSession, cfg: PipelineConfig, progress: bool 
             results += len(json.loads(body).get("results") or [])
         except (ValueError, AttributeError):
             pass  # landed anyway: prepare quarantines it with the reason
-        fs_write_bytes(spark, join_uri(dst, uri[len(root):]), body)
+        fs_write_bytes(spark, join_uri(dst, uri[len(root) :]), body)
     return len(src), results
 
 # %% ../nbs/02_extract_discogs.ipynb #7d0e2b9c
@@ -72,28 +72,40 @@ DEEPEST_RESULT = 10_000  # Discogs serves no page beyond this many results of on
 
 def search_queries(year_from: int, year_to: int) -> list[dict]:
     "Every search query of a full extraction, in a fixed order."
-    return [{"type": t, "genre": "Stage & Screen", "style": s, "year": y}
-            for t in SEARCH_TYPES for s in SEARCH_STYLES for y in range(year_from, year_to + 1)]
+    return [
+        {"type": t, "genre": "Stage & Screen", "style": s, "year": y}
+        for t in SEARCH_TYPES
+        for s in SEARCH_STYLES
+        for y in range(year_from, year_to + 1)
+    ]
 
 
 def pause_when_exhausted(window_s: float = 60.0, stats: FetchStats | None = None):
     "A response hook that sleeps `window_s` when Discogs reports at most 1 request left in its window."
+
     def hook(r, *args, **kwargs):
         left = r.headers.get("X-Discogs-Ratelimit-Remaining", "")
         if left.isdigit() and int(left) <= 1:
             if stats is not None:
                 stats.pauses += 1
             time.sleep(window_s)
+
     return hook
 
 
 def discogs_session(cfg: PipelineConfig, token: str | None) -> requests.Session:
     "A session for `cfg.discogs_base_url`: token header, User-Agent, retries, the rate limit."
     if not token:
-        raise ConfigError(f"discogs_source={cfg.discogs_source!r} needs DISCOGS_TOKEN (a Discogs personal access token), "
-                          "in the environment or in the secret scope named by secret_scope")
-    return api_session(cfg.discogs_base_url, per_second=cfg.discogs_requests_per_min / 60.0, pool=1,
-                       headers={"Authorization": f"Discogs token={token}", "User-Agent": USER_AGENT})
+        raise ConfigError(
+            f"discogs_source={cfg.discogs_source!r} needs DISCOGS_TOKEN (a Discogs personal access token), "
+            "in the environment or in the secret scope named by secret_scope"
+        )
+    return api_session(
+        cfg.discogs_base_url,
+        per_second=cfg.discogs_requests_per_min / 60.0,
+        pool=1,
+        headers={"Authorization": f"Discogs token={token}", "User-Agent": USER_AGENT},
+    )
 
 # %% ../nbs/02_extract_discogs.ipynb #78f8b88e
 def page_body_problem(body: bytes) -> str | None:
@@ -110,8 +122,10 @@ def page_body_problem(body: bytes) -> str | None:
 def classify_page(f: Fetched) -> tuple[str, dict | None, str | None]:
     "`(kind, document, reason)` for one search page."
     if f.status in (401, 403):
-        raise PermissionError(f"Discogs refused the token (HTTP {f.status}): set DISCOGS_TOKEN "
-                              "(environment or secret scope) to a valid personal access token")
+        raise PermissionError(
+            f"Discogs refused the token (HTTP {f.status}): set DISCOGS_TOKEN "
+            "(environment or secret scope) to a valid personal access token"
+        )
     if f.status == 404:
         return "empty", None, None
     reason = f.error or (None if f.status == 200 else f"HTTP {f.status} after retries") or page_body_problem(f.body)
@@ -123,12 +137,25 @@ def query_path(q: dict) -> str:
     return f"type={q['type']}/style={q['style']}/year={q['year']}"
 
 
-def search_query(spark: SparkSession, cfg: PipelineConfig, session: requests.Session, q: dict, stats: FetchStats,
-                 timeout: float = 30.0) -> dict:
+def search_query(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    session: requests.Session,
+    q: dict,
+    stats: FetchStats,
+    timeout: float = 30.0,
+) -> dict:
     "Page one query into the raw zone; returns its counts."
     folder = cfg.raw("discogs", "search", "source=api", query_path(q))
-    out = {"pages": 0, "results": 0, "quarantined": 0, "final_quarantined": 0, "items": None, "too_deep": False,
-           "resumed_pages": 0}
+    out = {
+        "pages": 0,
+        "results": 0,
+        "quarantined": 0,
+        "final_quarantined": 0,
+        "items": None,
+        "too_deep": False,
+        "resumed_pages": 0,
+    }
     if fs_exists(spark, join_uri(folder, "_SUCCESS")):
         return json.loads(fs_read_bytes(spark, join_uri(folder, "_SUCCESS")))
     on_disk = {u.rsplit("/", 1)[-1] for u in fs_list(spark, folder, (".json",))}
@@ -139,8 +166,14 @@ def search_query(spark: SparkSession, cfg: PipelineConfig, session: requests.Ses
             doc = json.loads(fs_read_bytes(spark, join_uri(folder, name)))
             out["resumed_pages"] += 1
         else:
-            f = get(session, cfg.discogs_base_url.rstrip("/") + "/database/search", stats,
-                    params={**q, "page": page, "per_page": PER_PAGE}, timeout=timeout, check=page_body_problem)
+            f = get(
+                session,
+                cfg.discogs_base_url.rstrip("/") + "/database/search",
+                stats,
+                params={**q, "page": page, "per_page": PER_PAGE},
+                timeout=timeout,
+                check=page_body_problem,
+            )
             kind, doc, reason = classify_page(f)
             if kind == "empty":
                 break
@@ -150,9 +183,20 @@ def search_query(spark: SparkSession, cfg: PipelineConfig, session: requests.Ses
                 runs = earlier.get("runs", 1) + 1
                 out["quarantined"] += 1
                 out["final_quarantined"] += runs >= QUARANTINE_RUNS
-                fs_write_bytes(spark, quarantine, json.dumps({
-                    "url": f.url, "status": f.status, "reason": reason, "runs": runs, "final": runs >= QUARANTINE_RUNS,
-                    "body": f.body[:2000].decode("utf-8", errors="replace")}).encode())
+                fs_write_bytes(
+                    spark,
+                    quarantine,
+                    json.dumps(
+                        {
+                            "url": f.url,
+                            "status": f.status,
+                            "reason": reason,
+                            "runs": runs,
+                            "final": runs >= QUARANTINE_RUNS,
+                            "body": f.body[:2000].decode("utf-8", errors="replace"),
+                        }
+                    ).encode(),
+                )
                 if page == 1:
                     break  # without page 1 the query's size is unknown
                 page += 1
@@ -176,8 +220,14 @@ def search_query(spark: SparkSession, cfg: PipelineConfig, session: requests.Ses
     return out
 
 
-def search_live(spark: SparkSession, cfg: PipelineConfig, session: requests.Session, progress: bool = True,
-                timeout: float = 30.0, stats: FetchStats | None = None) -> dict:
+def search_live(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    session: requests.Session,
+    progress: bool = True,
+    timeout: float = 30.0,
+    stats: FetchStats | None = None,
+) -> dict:
     "Run every search query of the configured years; returns totals and request figures."
     stats = stats or FetchStats()
     year_to = cfg.discogs_year_to or dt.date.today().year

@@ -67,15 +67,18 @@ class TmdbSnapshot(requests.adapters.BaseAdapter):
         super().__init__()
         self.spark = spark
         base = join_uri(snapshot_root, "tmdb")
-        self.recorded = {int(u.rsplit("/", 1)[-1].split(".")[0]): u
-                         for u in fs_list(spark, join_uri(base, "movie"), (".json",))}
+        self.recorded = {
+            int(u.rsplit("/", 1)[-1].split(".")[0]): u for u in fs_list(spark, join_uri(base, "movie"), (".json",))
+        }
         self.derived = {}
         for uri in fs_list(spark, join_uri(base, "derived"), (".jsonl", ".jsonl.gz")):
             for line in gunzip_if_needed(fs_read_bytes(spark, uri)).splitlines():
                 if line.strip():
                     self.derived[json.loads(line)["id"]] = line
         if not self.recorded and not self.derived:
-            raise ConfigError(f"snapshot_root={snapshot_root!r} holds no TMDB recordings under tmdb/movie or tmdb/derived")
+            raise ConfigError(
+                f"snapshot_root={snapshot_root!r} holds no TMDB recordings under tmdb/movie or tmdb/derived"
+            )
 
     def body(self, tmdb_id: int) -> tuple[int, bytes]:
         if tmdb_id in self.recorded:
@@ -99,11 +102,17 @@ class TmdbSnapshot(requests.adapters.BaseAdapter):
 def tmdb_session(cfg: PipelineConfig, token: str | None = None, api_key: str | None = None) -> requests.Session:
     "A session for `cfg.tmdb_base_url` with TMDB auth, retries and the rate limit."
     if not (token or api_key):
-        raise ConfigError(f"tmdb_source={cfg.tmdb_source!r} needs TMDB_READ_TOKEN (v4 bearer token) or TMDB_API_KEY, "
-                          "in the environment or in the secret scope named by secret_scope")
-    return api_session(cfg.tmdb_base_url, per_second=cfg.tmdb_requests_per_s, pool=cfg.http_workers,
-                       headers={"Authorization": f"Bearer {token}"} if token else None,
-                       params=None if token else {"api_key": api_key})
+        raise ConfigError(
+            f"tmdb_source={cfg.tmdb_source!r} needs TMDB_READ_TOKEN (v4 bearer token) or TMDB_API_KEY, "
+            "in the environment or in the secret scope named by secret_scope"
+        )
+    return api_session(
+        cfg.tmdb_base_url,
+        per_second=cfg.tmdb_requests_per_s,
+        pool=cfg.http_workers,
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+        params=None if token else {"api_key": api_key},
+    )
 
 
 def make_session(spark: SparkSession, cfg: PipelineConfig, dbutils=None) -> requests.Session:
@@ -130,17 +139,28 @@ def classify_movie(tmdb_id: int, f: Fetched, runs: int = 1) -> tuple[str, str]:
     """`(kind, line)`: kind is landed, not_found or quarantined; raises `PermissionError` on 401/403. A quarantine
     line records how many runs have asked for the id (`runs`), and whether it is `final`."""
     if f.status in (401, 403):
-        raise PermissionError(f"TMDB refused the credentials (HTTP {f.status}): set TMDB_READ_TOKEN or TMDB_API_KEY "
-                              "(environment or secret scope) to a valid key")
+        raise PermissionError(
+            f"TMDB refused the credentials (HTTP {f.status}): set TMDB_READ_TOKEN or TMDB_API_KEY "
+            "(environment or secret scope) to a valid key"
+        )
     if f.status == 404:
         return "not_found", json.dumps({"tmdb_id": tmdb_id, "status": 404, "url": f.url})
     reason = f.error or (None if f.status == 200 else f"HTTP {f.status} after retries")
     reason = reason or movie_body_problem(tmdb_id, f.body)
     if reason is None:
         return "landed", json.dumps(json.loads(f.body), ensure_ascii=False, separators=(",", ":"))
-    return "quarantined", json.dumps({"tmdb_id": tmdb_id, "url": f.url, "status": f.status, "reason": reason,
-                                      "body": f.body[:2000].decode("utf-8", errors="replace"), "runs": runs,
-                                      "final": runs >= QUARANTINE_RUNS}, ensure_ascii=False)
+    return "quarantined", json.dumps(
+        {
+            "tmdb_id": tmdb_id,
+            "url": f.url,
+            "status": f.status,
+            "reason": reason,
+            "body": f.body[:2000].decode("utf-8", errors="replace"),
+            "runs": runs,
+            "final": runs >= QUARANTINE_RUNS,
+        },
+        ensure_ascii=False,
+    )
 
 # %% ../nbs/01_extract_tmdb.ipynb #52234565
 def export_name(ids_file: str) -> str:
@@ -153,10 +173,16 @@ def export_name(ids_file: str) -> str:
 
 def landing_dirs(cfg: PipelineConfig, export: str | None = None) -> dict[str, str]:
     "Folders of this extraction (`export` defaults to the id file's name): records, not found, quarantine, checkpoint."
-    part = (f"source={'replay' if cfg.tmdb_source == 'replay' else 'api'}", f"export={export or export_name(cfg.tmdb_ids_file)}")
-    return {"landed": cfg.raw("tmdb", "movies", *part), "not_found": cfg.raw("tmdb", "_not_found", *part),
-            "quarantined": cfg.raw("tmdb", "_quarantine", *part),
-            "checkpoint": cfg.raw("tmdb", "_checkpoints", *part[:1], part[1] + ".json")}
+    part = (
+        f"source={'replay' if cfg.tmdb_source == 'replay' else 'api'}",
+        f"export={export or export_name(cfg.tmdb_ids_file)}",
+    )
+    return {
+        "landed": cfg.raw("tmdb", "movies", *part),
+        "not_found": cfg.raw("tmdb", "_not_found", *part),
+        "quarantined": cfg.raw("tmdb", "_quarantine", *part),
+        "checkpoint": cfg.raw("tmdb", "_checkpoints", *part[:1], part[1] + ".json"),
+    }
 
 
 def gz_lines(lines: list[str]) -> bytes:
@@ -173,7 +199,9 @@ def land_batch(spark: SparkSession, dirs: dict, k: int, results: list[tuple[str,
             fs_write_bytes(spark, join_uri(dirs[kind], name), gz_lines(lines))
         else:
             fs_delete(spark, join_uri(dirs[kind], name))  # a stale file from an interrupted attempt
-    fs_write_bytes(spark, join_uri(dirs["landed"], name), gz_lines([line for what, line in results if what == "landed"]))
+    fs_write_bytes(
+        spark, join_uri(dirs["landed"], name), gz_lines([line for what, line in results if what == "landed"])
+    )
     return {kind: sum(what == kind for what, _ in results) for kind in ("landed", "not_found", "quarantined")}
 
 
@@ -193,14 +221,18 @@ def read_checkpoint(spark: SparkSession, dirs: dict) -> dict:
         name = uri.rsplit("/", 1)[-1]
         k = int(name.removeprefix("part-").split(".")[0])
         if k not in noted:
-            counts = {kind: len(read_lines(spark, join_uri(dirs[kind], name))) for kind in ("landed", "not_found", "quarantined")}
+            counts = {
+                kind: len(read_lines(spark, join_uri(dirs[kind], name)))
+                for kind in ("landed", "not_found", "quarantined")
+            }
             noted[k] = {"size": sum(counts.values()), **counts}
         done[k] = noted[k]
     return done
 
 
-def ask_again(spark: SparkSession, dirs: dict, done: dict, fetch: Callable[[int, int], tuple[str, str]],
-              workers: int) -> dict:
+def ask_again(
+    spark: SparkSession, dirs: dict, done: dict, fetch: Callable[[int, int], tuple[str, str]], workers: int
+) -> dict:
     """Ask again for the quarantined ids of done batches that fewer than `QUARANTINE_RUNS` runs have asked for.
     `fetch(tmdb_id, runs)` gives `(kind, line)`. A batch's files are rewritten records first and quarantine last, so
     a crash in between leaves an id in both, and the next pass drops it from the quarantine. Updates `done`."""
@@ -213,7 +245,8 @@ def ask_again(spark: SparkSession, dirs: dict, done: dict, fetch: Callable[[int,
             continue
         lines = {kind: read_lines(spark, files[kind]) for kind in ("landed", "not_found")}
         resolved = {json.loads(line)["id"] for line in lines["landed"]} | {
-            json.loads(line)["tmdb_id"] for line in lines["not_found"]}
+            json.loads(line)["tmdb_id"] for line in lines["not_found"]
+        }
         open_ = [q for q in quarantined if q["tmdb_id"] not in resolved]
         again = [q for q in open_ if q.get("runs", 1) < QUARANTINE_RUNS]
         if not again and len(open_) == len(quarantined):  # all final already: nothing to ask or rewrite
@@ -254,15 +287,26 @@ def last_success_uri(cfg: PipelineConfig) -> str:
     return cfg.raw("tmdb", "_checkpoints", "source=api", "_last_success.json")
 
 
-def changed_ids(session: requests.Session, cfg: PipelineConfig, start: dt.date, end: dt.date, stats: FetchStats,
-                timeout: float = 30.0) -> list[int]:
+def changed_ids(
+    session: requests.Session,
+    cfg: PipelineConfig,
+    start: dt.date,
+    end: dt.date,
+    stats: FetchStats,
+    timeout: float = 30.0,
+) -> list[int]:
     "Ids of films changed in `[start, end]`, from every page of every window of `/movie/changes`, without repeats."
     ids, seen = [], set()
     for s, e in change_windows(start, end):
         page, pages = 1, 1
         while page <= pages:
-            f = get(session, cfg.tmdb_base_url.rstrip("/") + "/movie/changes", stats, timeout=timeout,
-                    params={"start_date": s.isoformat(), "end_date": e.isoformat(), "page": page})
+            f = get(
+                session,
+                cfg.tmdb_base_url.rstrip("/") + "/movie/changes",
+                stats,
+                timeout=timeout,
+                params={"start_date": s.isoformat(), "end_date": e.isoformat(), "page": page},
+            )
             if f.status in (401, 403):
                 classify_movie(0, f)  # raises, naming the variables to set
             if f.status != 200:
@@ -277,9 +321,17 @@ def changed_ids(session: requests.Session, cfg: PipelineConfig, start: dt.date, 
     return ids
 
 # %% ../nbs/01_extract_tmdb.ipynb #73b8bc76
-def extract_movies(spark: SparkSession, cfg: PipelineConfig, session: requests.Session, ids: list[int],
-                   batch_size: int = 500, progress: bool = True, timeout: float = 30.0, export: str | None = None,
-                   stats: FetchStats | None = None) -> dict:
+def extract_movies(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    session: requests.Session,
+    ids: list[int],
+    batch_size: int = 500,
+    progress: bool = True,
+    timeout: float = 30.0,
+    export: str | None = None,
+    stats: FetchStats | None = None,
+) -> dict:
     "Fetch and land every id not landed yet, batch by batch; returns the extraction's counts and request figures."
     dirs = landing_dirs(cfg, export)
     done = read_checkpoint(spark, dirs)
@@ -290,8 +342,14 @@ def extract_movies(spark: SparkSession, cfg: PipelineConfig, session: requests.S
     base = cfg.tmdb_base_url.rstrip("/")
 
     def one(tmdb_id: int, runs: int = 1) -> tuple[str, str]:
-        f = get(session, f"{base}/movie/{tmdb_id}", stats, params={"append_to_response": "credits,external_ids"},
-                timeout=timeout, check=lambda body: movie_body_problem(tmdb_id, body))
+        f = get(
+            session,
+            f"{base}/movie/{tmdb_id}",
+            stats,
+            params={"append_to_response": "credits,external_ids"},
+            timeout=timeout,
+            check=lambda body: movie_body_problem(tmdb_id, body),
+        )
         kind, line = classify_movie(tmdb_id, f, runs)
         if record and kind == "landed":
             fs_write_bytes(spark, join_uri(cfg.snapshot_root, "tmdb", "movie", f"{tmdb_id}.json"), f.body)
@@ -303,15 +361,21 @@ def extract_movies(spark: SparkSession, cfg: PipelineConfig, session: requests.S
         return result
 
     def save_checkpoint():
-        fs_write_bytes(spark, dirs["checkpoint"], json.dumps(
-            {"ids_file": cfg.tmdb_ids_file, "batch_size": batch_size, "batches": done}, sort_keys=True).encode())
+        fs_write_bytes(
+            spark,
+            dirs["checkpoint"],
+            json.dumps(
+                {"ids_file": cfg.tmdb_ids_file, "batch_size": batch_size, "batches": done}, sort_keys=True
+            ).encode(),
+        )
 
     retried = ask_again(spark, dirs, done, one, cfg.http_workers)  # quarantined by earlier runs, not final yet
     if retried["batches_rewritten"]:
         save_checkpoint()
     resumed = sum(v["size"] for v in done.values())
-    with tqdm(total=len(ids), initial=resumed, desc="TMDB films", unit="film", disable=not progress,
-              mininterval=1) as bar:
+    with tqdm(
+        total=len(ids), initial=resumed, desc="TMDB films", unit="film", disable=not progress, mininterval=1
+    ) as bar:
         for k, batch in enumerate(work):
             if k in done:
                 continue
@@ -319,20 +383,31 @@ def extract_movies(spark: SparkSession, cfg: PipelineConfig, session: requests.S
             done[k] = {"size": len(batch), **land_batch(spark, dirs, k, results)}
             save_checkpoint()
     totals = {kind: sum(v[kind] for v in done.values()) for kind in ("landed", "not_found", "quarantined")}
-    return {**totals, "ids": len(ids), "resumed_ids": resumed, "fetched_ids": len(ids) - resumed,
-            "batches": len(work), "http": stats.as_dict(), "dirs": dirs, "quarantine": retried}
+    return {
+        **totals,
+        "ids": len(ids),
+        "resumed_ids": resumed,
+        "fetched_ids": len(ids) - resumed,
+        "batches": len(work),
+        "http": stats.as_dict(),
+        "dirs": dirs,
+        "quarantine": retried,
+    }
 
 
-def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True, dbutils=None,
-             batch_size: int = 500) -> dict:
+def run_step(
+    spark: SparkSession, cfg: PipelineConfig, progress: bool = True, dbutils=None, batch_size: int = 500
+) -> dict:
     "Land TMDB film bodies for every id of `tmdb_ids_file` into the raw zone; returns the stage metrics."
     with stage_metrics(spark, cfg, "extract_tmdb") as m:
         session = make_session(spark, cfg, dbutils)
         stats, export, today = FetchStats(), None, dt.datetime.now(dt.timezone.utc).date()
         if cfg.tmdb_ids_file.rstrip("/").rsplit("/", 1)[-1] == CHANGES:
             if cfg.tmdb_source == "replay" or not fs_exists(spark, last_success_uri(cfg)):
-                raise ConfigError("tmdb_ids_file='changes' continues from the last complete API extraction: "
-                                  "run one first from a daily export file (tmdb_source='api')")
+                raise ConfigError(
+                    "tmdb_ids_file='changes' continues from the last complete API extraction: "
+                    "run one first from a daily export file (tmdb_source='api')"
+                )
             start = dt.date.fromisoformat(json.loads(fs_read_bytes(spark, last_success_uri(cfg)))["date"])
             ids, bad_lines = changed_ids(session, cfg, start, today, stats), 0
             export = f"changes_{start.isoformat()}_{today.isoformat()}"
@@ -340,7 +415,7 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True, db
         else:
             ids, bad_lines = read_movie_ids(spark, cfg.tmdb_ids_file)
         if cfg.tmdb_max_films:
-            ids = ids[:cfg.tmdb_max_films]
+            ids = ids[: cfg.tmdb_max_films]
         if cfg.tmdb_source == "replay":  # replay replaces every earlier replay (older layouts included)
             for uri in landing_dirs(cfg).values():
                 fs_delete(spark, uri.rsplit("/", 1)[0])  # the source=replay folder
@@ -348,11 +423,20 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, progress: bool = True, db
         if out["landed"] + out["not_found"] + out["quarantined"] != len(ids):
             raise AssertionError(f"TMDB counts do not reconcile: {out}")
         if cfg.tmdb_source != "replay" and not cfg.tmdb_max_films:
-            fs_write_bytes(spark, last_success_uri(cfg), json.dumps(
-                {"date": today.isoformat(), "export": out["dirs"]["landed"].rsplit("=", 1)[-1]}).encode())
+            fs_write_bytes(
+                spark,
+                last_success_uri(cfg),
+                json.dumps({"date": today.isoformat(), "export": out["dirs"]["landed"].rsplit("=", 1)[-1]}).encode(),
+            )
         m.rows_in = {"ids": len(ids) + bad_lines}
         m.rows_out = {"movies": out["landed"]}
-        m.rows_quarantined = {"bad_id_lines": bad_lines, "not_found": out["not_found"], "quarantined": out["quarantined"]}
+        m.rows_quarantined = {
+            "bad_id_lines": bad_lines,
+            "not_found": out["not_found"],
+            "quarantined": out["quarantined"],
+        }
         m.figures = {k: out[k] for k in ("resumed_ids", "fetched_ids", "batches", "http", "quarantine")} | {
-            "landing_dir": out["dirs"]["landed"], "source": cfg.tmdb_source}
+            "landing_dir": out["dirs"]["landed"],
+            "source": cfg.tmdb_source,
+        }
     return json.loads(m.to_json())

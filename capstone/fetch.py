@@ -39,14 +39,35 @@ class JitteredRetry(Retry):
         return base + random.uniform(0, self.backoff_factor / 2) if base > 0 else base
 
 
-def api_session(base_url: str, per_second: float, retries: int = 5, backoff: float = 0.5, pool: int = 8,
-                headers: dict | None = None, params: dict | None = None) -> requests.Session:
+def api_session(
+    base_url: str,
+    per_second: float,
+    retries: int = 5,
+    backoff: float = 0.5,
+    pool: int = 8,
+    headers: dict | None = None,
+    params: dict | None = None,
+) -> requests.Session:
     "A session for `base_url` with urllib3 retries (backoff with jitter, `Retry-After`) and a shared rate limit."
-    retry = JitteredRetry(total=retries, connect=retries, read=retries, status=retries, other=retries,
-                          backoff_factor=backoff, status_forcelist=RETRY_STATUSES, allowed_methods=frozenset({"GET"}),
-                          respect_retry_after_header=True, raise_on_status=False)
-    adapter = LimiterAdapter(per_second=per_second, per_host=False,  # a window of 1 s holding per_second requests
-                             max_retries=retry, pool_connections=pool, pool_maxsize=pool)
+    retry = JitteredRetry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=retries,
+        backoff_factor=backoff,
+        status_forcelist=RETRY_STATUSES,
+        allowed_methods=frozenset({"GET"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+    )
+    adapter = LimiterAdapter(
+        per_second=per_second,
+        per_host=False,  # a window of 1 s holding per_second requests
+        max_retries=retry,
+        pool_connections=pool,
+        pool_maxsize=pool,
+    )
     redact_http_logs()
     s = requests.Session()
     s.mount(base_url.rstrip("/") + "/", adapter)
@@ -62,7 +83,9 @@ SECRET_PARAMS = ("api_key", "key", "secret", "token", "access_token")
 def strip_secrets(url: str) -> str:
     "`url` with the values of secret query parameters replaced by `REDACTED`."
     parts = urlsplit(url)
-    query = [(k, "REDACTED" if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = [
+        (k, "REDACTED" if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="/:")))
 
 
@@ -98,6 +121,7 @@ def session_secrets(session: requests.Session) -> list[str]:
 @dataclass(frozen=True)
 class Fetched:
     "One logical GET: final status (None on a transport error), body, error text, and the URL without secrets."
+
     url: str
     status: int | None
     body: bytes = b""
@@ -107,6 +131,7 @@ class Fetched:
 @dataclass
 class FetchStats:
     "Request counters shared by the worker threads of one extraction."
+
     requests: int = 0
     retries: int = 0
     status_429: int = 0
@@ -117,8 +142,9 @@ class FetchStats:
     started: float = field(default_factory=time.monotonic)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, attempts: int, retried_statuses: list, final_status: int | None, failed: bool,
-            asked_again: bool = False):
+    def add(
+        self, attempts: int, retried_statuses: list, final_status: int | None, failed: bool, asked_again: bool = False
+    ):
         "Count one response; `asked_again` when its first request repeats one whose body was cut off or malformed."
         with self._lock:
             self.requests += attempts
@@ -130,14 +156,24 @@ class FetchStats:
 
     def as_dict(self) -> dict:
         elapsed = max(time.monotonic() - self.started, 1e-9)
-        return {"requests": self.requests, "retries": self.retries, "status_429": self.status_429,
-                "failures": self.failures, "pauses": self.pauses, "bodies_asked_again": self.bodies_asked_again,
-                "final_statuses": dict(self.statuses),
-                "elapsed_s": round(elapsed, 3), "requests_per_s": round(self.requests / elapsed, 2)}
+        return {
+            "requests": self.requests,
+            "retries": self.retries,
+            "status_429": self.status_429,
+            "failures": self.failures,
+            "pauses": self.pauses,
+            "bodies_asked_again": self.bodies_asked_again,
+            "final_statuses": dict(self.statuses),
+            "elapsed_s": round(elapsed, 3),
+            "requests_per_s": round(self.requests / elapsed, 2),
+        }
 
 
-BODY_ERRORS = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
-               requests.exceptions.ConnectionError)  # what reading a body that stops half-way raises
+BODY_ERRORS = (
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+    requests.exceptions.ConnectionError,
+)  # what reading a body that stops half-way raises
 
 
 def read_body(r: requests.Response) -> bytes:
@@ -150,12 +186,20 @@ def read_body(r: requests.Response) -> bytes:
     return body
 
 
-
-def get(session: requests.Session, url: str, stats: FetchStats, params: dict | None = None,
-        timeout: float = 30.0, body_attempts: int = 3, check: Callable[[bytes], str | None] | None = None) -> Fetched:
+def get(
+    session: requests.Session,
+    url: str,
+    stats: FetchStats,
+    params: dict | None = None,
+    timeout: float = 30.0,
+    body_attempts: int = 3,
+    check: Callable[[bytes], str | None] | None = None,
+) -> Fetched:
     """GET with the session's retries. A body cut off mid-way, or a 200 body that `check` finds malformed (it returns
     what is wrong), is asked for again, up to `body_attempts` requests in all; each repeat counts as a retry."""
-    shown = strip_secrets(requests.Request("GET", url, params={**(session.params or {}), **(params or {})}).prepare().url)
+    shown = strip_secrets(
+        requests.Request("GET", url, params={**(session.params or {}), **(params or {})}).prepare().url
+    )
     for attempt in range(1, body_attempts + 1):
         try:  # stream: the status line and headers now (urllib3 retries), the body below
             r = session.get(url, params=params, timeout=timeout, stream=True)
@@ -185,7 +229,7 @@ def get(session: requests.Session, url: str, stats: FetchStats, params: dict | N
 # %% ../nbs/00b_fetch.ipynb #9e9d6388
 def batches(keys: list, size: int) -> list[list]:
     "`keys` in consecutive batches of at most `size`."
-    return [keys[i:i + size] for i in range(0, len(keys), size)]
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
 
 
 def fetch_all(fn: Callable, keys: list, workers: int) -> Iterator:

@@ -36,7 +36,9 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         n_films = films.count()
         if n_films == 0:
             raise ContractError(f"silver films at {cfg.silver('films')} is empty: nothing to match")
-        n_all = write_table(build_candidates(masters, release_observations(releases, search)), cfg.silver("discogs_items"))
+        n_all = write_table(
+            build_candidates(masters, release_observations(releases, search)), cfg.silver("discogs_items")
+        )
         items = spark.read.parquet(cfg.silver("discogs_items"))
         cands = items.where("is_soundtrack_candidate AND discogs_release_id IS NOT NULL")
         n_cands = write_table(cands, cfg.silver("soundtrack_candidates"))
@@ -48,19 +50,27 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         selected = spark.read.parquet(cfg.silver("scored_pairs"))
         n_links = write_table(gold_links(selected, cfg.run_id), cfg.gold("film_soundtrack_links"))
         n_unmatched = write_table(unmatched(films, cands, selected), cfg.gold("unmatched"))
-        n_enriched = write_table(enrich_films(films, selected, cands), cfg.gold("films_enriched"),
-                                 guard=cfg.guard("output_root"))
+        n_enriched = write_table(
+            enrich_films(films, selected, cands), cfg.gold("films_enriched"), guard=cfg.guard("output_root")
+        )
         links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
         m.rows_in = {"films": n_films, "discogs_items": n_all, "soundtrack_candidates": n_cands}
         m.rows_out = {"film_soundtrack_links": n_links, "films_enriched": n_enriched, "unmatched": n_unmatched}
         m.figures = {
-            "candidate_pairs": n_pairs, "pairs_per_input_row": round(n_pairs / (n_films + n_cands), 4),
-            "pairs_by_pass": {r["p"]: r["count"] for r in pairs.select(F.explode("blocked_by").alias("p")).groupBy("p").count().collect()},
+            "candidate_pairs": n_pairs,
+            "pairs_per_input_row": round(n_pairs / (n_films + n_cands), 4),
+            "pairs_by_pass": {
+                r["p"]: r["count"]
+                for r in pairs.select(F.explode("blocked_by").alias("p")).groupBy("p").count().collect()
+            },
             "bands": {r.band: r["count"] for r in selected.groupBy("band").count().collect()},
             "links_by_band": {r.band: r["count"] for r in links.groupBy("band").count().collect()},
-            "unmatched_by_reason": {f"{r.entity}: {r.reason}": r["count"] for r in
-                                    spark.read.parquet(cfg.gold("unmatched")).groupBy("entity", "reason").count().collect()},
-            "not_soundtrack_items": n_all - n_cands, "match_config": asdict(mcfg),
+            "unmatched_by_reason": {
+                f"{r.entity}: {r.reason}": r["count"]
+                for r in spark.read.parquet(cfg.gold("unmatched")).groupBy("entity", "reason").count().collect()
+            },
+            "not_soundtrack_items": n_all - n_cands,
+            "match_config": asdict(mcfg),
         }
         if cfg.labels_path and fs_exists(spark, cfg.labels_path):
             labels = read_labels(spark, cfg.labels_path)

@@ -24,6 +24,7 @@ __all__ = ['StageMetrics', 'stage_metrics', 'read_metrics']
 @dataclass
 class StageMetrics:
     "Counts, figures and timing of one stage of one run."
+
     stage: str
     run_id: str
     rows_in: dict = field(default_factory=dict)
@@ -43,8 +44,12 @@ class StageMetrics:
 @contextmanager
 def stage_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> Iterator[StageMetrics]:
     "Time a stage, holding the output root's lock, and write its metrics JSON when it ends, succeeded or failed."
-    m = StageMetrics(stage=stage, run_id=cfg.run_id, params=cfg.params(),
-                     started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    m = StageMetrics(
+        stage=stage,
+        run_id=cfg.run_id,
+        params=cfg.params(),
+        started_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
     t0 = time.perf_counter()
     try:
         with output_lock(spark, cfg.output_root, cfg.run_id):

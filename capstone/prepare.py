@@ -17,12 +17,27 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .storage import (COMPRESSED_SUFFIXES, ContractError, arrow_schema, fs_exists, fs_list, fs_sizes,
-                              fs_unreadable, write_table)
+from capstone.storage import (
+    COMPRESSED_SUFFIXES,
+    ContractError,
+    arrow_schema,
+    fs_exists,
+    fs_list,
+    fs_sizes,
+    fs_unreadable,
+    write_table,
+)
 from .config import PipelineConfig
 from .metrics import stage_metrics
-from .schemas import (MASTER_RECORD_SCHEMA, RAW_TEXT_LIMIT, RAW_TEXT_SCHEMA,
-                              RELEASE_RECORD_SCHEMA, SEARCH_RESPONSE_SCHEMA, SEARCH_RESULT_SCHEMA, TMDB_MOVIE_SCHEMA)
+from capstone.schemas import (
+    MASTER_RECORD_SCHEMA,
+    RAW_TEXT_LIMIT,
+    RAW_TEXT_SCHEMA,
+    RELEASE_RECORD_SCHEMA,
+    SEARCH_RESPONSE_SCHEMA,
+    SEARCH_RESULT_SCHEMA,
+    TMDB_MOVIE_SCHEMA,
+)
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'EVIDENCE', 'COMPOSER_JOBS', 'RECORDS', 'RAW_FOLDERS',
@@ -44,21 +59,41 @@ SOUNDTRACK_PHRASES = [
     r"original (?:score|film score|music)",
     r"(?:the )?original (?:broadway |london |studio )?cast (?:recording|album)",
     r"music from the (?:film|movie|television series|tv series)",
-    r"bande originale(?: du film)?", r"b\.?\s?o\.?\s?f\.?", r"banda sonora(?: original)?(?: de la pel[ií]cula)?",
-    r"colonna sonora(?: originale)?(?: del film)?", r"trilha sonora(?: original)?", r"(?:original )?filmmusik",
-    r"musique (?:originale )?du film", r"オリジナル・?サウンドトラック", r"サウンドトラック", r"サントラ",
-    r"\bsoundtracks?\b", r"\bo\.\s?s\.\s?t\b\.?", r"\bost\b",
+    r"bande originale(?: du film)?",
+    r"b\.?\s?o\.?\s?f\.?",
+    r"banda sonora(?: original)?(?: de la pel[ií]cula)?",
+    r"colonna sonora(?: originale)?(?: del film)?",
+    r"trilha sonora(?: original)?",
+    r"(?:original )?filmmusik",
+    r"musique (?:originale )?du film",
+    r"オリジナル・?サウンドトラック",
+    r"サウンドトラック",
+    r"サントラ",
+    r"\bsoundtracks?\b",
+    r"\bo\.\s?s\.\s?t\b\.?",
+    r"\bost\b",
 ]
 EDITION_PHRASES = [
-    r"\d+(?:st|nd|rd|th)? anniversary(?: edition)?", r"(?:super |special |collector'?s |limited |expanded |"
-    r"deluxe |definitive |complete |legacy |anniversary )+edition", r"deluxe", r"re-?master(?:ed)?(?: \d{4})?",
-    r"\d{4} re-?master(?:ed)?", r"expanded", r"limited", r"reissue", r"the complete (?:score|recordings)",
+    r"\d+(?:st|nd|rd|th)? anniversary(?: edition)?",
+    r"(?:super |special |collector'?s |limited |expanded |"
+    r"deluxe |definitive |complete |legacy |anniversary )+edition",
+    r"deluxe",
+    r"re-?master(?:ed)?(?: \d{4})?",
+    r"\d{4} re-?master(?:ed)?",
+    r"expanded",
+    r"limited",
+    r"reissue",
+    r"the complete (?:score|recordings)",
 ]
-NOISE_WORDS = r"soundtrack|score|motion picture|film|movie|original|ost|edition|remaster|anniversary|deluxe|" \
-              r"expanded|complete|bande|banda|colonna|filmmusik|サウンドトラック|version|mix|reissue|limited|bonus|" \
-              r"theme|music from|vinyl|picture disc|cast"
+NOISE_WORDS = (
+    r"soundtrack|score|motion picture|film|movie|original|ost|edition|remaster|anniversary|deluxe|"
+    r"expanded|complete|bande|banda|colonna|filmmusik|サウンドトラック|version|mix|reissue|limited|bonus|"
+    r"theme|music from|vinyl|picture disc|cast"
+)
 # word boundaries for Latin phrases only: Japanese text has no spaces between words
-_SOUNDTRACK_RE = re.compile("|".join(f"(?:\\b{p}\\b)" if p[0].isascii() else f"(?:{p})" for p in SOUNDTRACK_PHRASES), re.I)
+_SOUNDTRACK_RE = re.compile(
+    "|".join(f"(?:\\b{p}\\b)" if p[0].isascii() else f"(?:{p})" for p in SOUNDTRACK_PHRASES), re.I
+)
 _EDITION_RE = re.compile(r"\b(?:" + "|".join(EDITION_PHRASES) + r")\b", re.I)
 _BRACKETED_RE = re.compile(r"[\(\[]([^\(\)\[\]]*)(?:[\)\]]|$)")
 _NOISE_RE = re.compile(NOISE_WORDS, re.I)
@@ -89,7 +124,9 @@ def normalize_title(text: str | None) -> str | None:
     text = re.split(r"\s+=\s+", text, maxsplit=1)[0]
     text = _BRACKETED_RE.sub(lambda m: " " if _NOISE_RE.search(m.group(1)) else f" {m.group(1)} ", text)
     segments = _DASH_SPLIT_RE.split(text)
-    kept = [s for s in segments if fold_text(_EDITION_RE.sub(" ", _SOUNDTRACK_RE.sub(" ", s))) not in ("", "the", "and")]
+    kept = [
+        s for s in segments if fold_text(_EDITION_RE.sub(" ", _SOUNDTRACK_RE.sub(" ", s))) not in ("", "the", "and")
+    ]
     if len(kept) < len(segments):
         kept = [s for s in kept if not re.fullmatch(r"\s*(?:the\s+)?(?:original\s+)?score\s*", s, re.I)]
     text = " - ".join(kept) if kept else text
@@ -114,14 +151,20 @@ def _title_key_udf(s: pd.Series) -> pd.Series:
 
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _title_keys_udf(s: pd.Series) -> pd.Series:
-    return s.map(lambda xs: sorted({k for k in (normalize_title(x) for x in xs if isinstance(x, str)) if k})
-                 if xs is not None else [])
+    return s.map(
+        lambda xs: (
+            sorted({k for k in (normalize_title(x) for x in xs if isinstance(x, str)) if k}) if xs is not None else []
+        )
+    )
 
 
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _artist_keys_udf(s: pd.Series) -> pd.Series:
-    return s.map(lambda xs: sorted({k for k in (normalize_artist(x) for x in xs if isinstance(x, str)) if k})
-                 if xs is not None else [])
+    return s.map(
+        lambda xs: (
+            sorted({k for k in (normalize_artist(x) for x in xs if isinstance(x, str)) if k}) if xs is not None else []
+        )
+    )
 
 
 def title_key(col: Column) -> Column:
@@ -167,18 +210,24 @@ def raw_files(spark: SparkSession, folder: str, suffix: str) -> dict[str, int]:
     return {f: sizes[f] for f in fs_list(spark, folder, (suffix, *(suffix + c for c in COMPRESSED_SUFFIXES)))}
 
 
-def read_raw_text(spark: SparkSession, files: list[str], line_sep: str | None = None, whole_text: bool = False,
-                  ignore_corrupt: bool = False) -> DataFrame:
+def read_raw_text(
+    spark: SparkSession,
+    files: list[str],
+    line_sep: str | None = None,
+    whole_text: bool = False,
+    ignore_corrupt: bool = False,
+) -> DataFrame:
     """Text records (`value`) of `files`, with `source_file`, `ingested_at` (the file's time) and `ordinal`.
     `ignore_corrupt` keeps what a corrupt file yields before its fault (to count it) instead of failing."""
     if not files:
         return spark.createDataFrame([], RAW_TEXT_SCHEMA)
     # options go through text(): its wholetext=False default would override a reader option
     reader = spark.read.option("ignoreCorruptFiles", ignore_corrupt).text(files, wholetext=whole_text, lineSep=line_sep)
-    return (reader
-            .select("value", F.col("_metadata.file_path").alias("source_file"),
-                    F.col("_metadata.file_modification_time").alias("ingested_at"))
-            .withColumn("ordinal", F.monotonically_increasing_id()))
+    return reader.select(
+        "value",
+        F.col("_metadata.file_path").alias("source_file"),
+        F.col("_metadata.file_modification_time").alias("ingested_at"),
+    ).withColumn("ordinal", F.monotonically_increasing_id())
 
 
 def escape_invalid_utf8(data: bytes | None, limit: int = RAW_TEXT_LIMIT) -> tuple[str | None, bool]:
@@ -191,7 +240,7 @@ def escape_invalid_utf8(data: bytes | None, limit: int = RAW_TEXT_LIMIT) -> tupl
         return data.decode("utf-8", "backslashreplace")[:limit], True
 
 
-_ID_AFTER_KEY = re.compile(r'\s*:\s*(-?\d+)')
+_ID_AFTER_KEY = re.compile(r"\s*:\s*(-?\d+)")
 
 
 def top_level_id(text: str | None) -> str | None:
@@ -203,7 +252,7 @@ def top_level_id(text: str | None) -> str | None:
             j = i + 1
             while j < n and text[j] != '"':
                 j += 2 if text[j] == "\\" else 1
-            m = _ID_AFTER_KEY.match(text, j + 1) if depth == 1 and text[i + 1:j] == "id" else None
+            m = _ID_AFTER_KEY.match(text, j + 1) if depth == 1 and text[i + 1 : j] == "id" else None
             if m:
                 return m.group(1)
             i = j + 1
@@ -213,8 +262,13 @@ def top_level_id(text: str | None) -> str | None:
     return None
 
 
-EVIDENCE = T.StructType([T.StructField("raw", T.StringType()), T.StructField("raw_escaped", T.BooleanType()),
-                         T.StructField("json_id", T.StringType())])
+EVIDENCE = T.StructType(
+    [
+        T.StructField("raw", T.StringType()),
+        T.StructField("raw_escaped", T.BooleanType()),
+        T.StructField("json_id", T.StringType()),
+    ]
+)
 
 
 @F.pandas_udf(EVIDENCE)
@@ -247,29 +301,48 @@ def latest_first() -> list[Column]:
 # %% ../nbs/03_prepare.ipynb #094acc1f
 COMPOSER_JOBS = ["Original Music Composer", "Music", "Composer", "Music Score Composer"]
 
+
 def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
     "JSONL lines (`value`) to typed film rows; a bad line keeps its text (`_raw`), its id where readable and an `_error`."
     j = F.from_json("value", TMDB_MOVIE_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
     df = raw.where(F.trim("value") != "").withColumn("j", j)
     crew = F.coalesce(F.col("j.credits.crew"), F.array())
-    composers = F.array_distinct(F.transform(F.filter(crew, lambda c: c["job"].isin(COMPOSER_JOBS)), lambda c: c["name"]))
+    composers = F.array_distinct(
+        F.transform(F.filter(crew, lambda c: c["job"].isin(COMPOSER_JOBS)), lambda c: c["name"])
+    )
     alt = F.coalesce(F.transform(F.col("j.alternative_titles.titles"), lambda t: t["title"]), F.array())
-    error = (F.when(F.col("j._corrupt_record").isNotNull(), F.lit("invalid JSON or values not matching the TMDB movie schema"))
-             .otherwise(partial_date_error(F.col("j.release_date"))))
+    error = F.when(
+        F.col("j._corrupt_record").isNotNull(), F.lit("invalid JSON or values not matching the TMDB movie schema")
+    ).otherwise(partial_date_error(F.col("j.release_date")))
     evidence = bad_record_evidence(F.col("value"), error.isNotNull())
     out = df.withColumn("_evidence", evidence).select(
-        F.col("j.id").alias("tmdb_id"), F.coalesce("j.imdb_id", "j.external_ids.imdb_id").alias("imdb_id"),
-        "j.title", "j.original_title", "j.original_language", "j.release_date",
-        partial_date_year(F.col("j.release_date")).alias("release_year"), "j.status", "j.runtime",
+        F.col("j.id").alias("tmdb_id"),
+        F.coalesce("j.imdb_id", "j.external_ids.imdb_id").alias("imdb_id"),
+        "j.title",
+        "j.original_title",
+        "j.original_language",
+        "j.release_date",
+        partial_date_year(F.col("j.release_date")).alias("release_year"),
+        "j.status",
+        "j.runtime",
         F.coalesce(F.transform("j.genres", lambda g: g["name"]), F.array()).alias("genres"),
-        "j.popularity", "j.vote_average", "j.vote_count",
-        F.col("j.credits.crew").isNotNull().alias("has_credits"), composers.alias("composers"),
-        artist_keys(composers).alias("composer_keys"), alt.alias("alt_titles"),
+        "j.popularity",
+        "j.vote_average",
+        "j.vote_count",
+        F.col("j.credits.crew").isNotNull().alias("has_credits"),
+        composers.alias("composers"),
+        artist_keys(composers).alias("composer_keys"),
+        alt.alias("alt_titles"),
         title_key(F.col("j.title")).alias("title_key"),
         title_keys(F.concat(F.array("j.title", "j.original_title"), alt)).alias("title_keys"),
-        "source_file", "ingested_at", error.alias("_error"), F.coalesce(F.col("j.id").cast("string"), "_evidence.json_id")
-        .alias("record_id"), F.col("_evidence.raw").alias("_raw"), F.col("_evidence.raw_escaped").alias("_raw_escaped"),
-        "ordinal")
+        "source_file",
+        "ingested_at",
+        error.alias("_error"),
+        F.coalesce(F.col("j.id").cast("string"), "_evidence.json_id").alias("record_id"),
+        F.col("_evidence.raw").alias("_raw"),
+        F.col("_evidence.raw_escaped").alias("_raw_escaped"),
+        "ordinal",
+    )
     return out
 
 # %% ../nbs/03_prepare.ipynb #0408d64e
@@ -292,8 +365,10 @@ def _fields(el) -> dict:
 
 
 def _artists(el) -> list[dict]:
-    return [{"id": _int_or_none(f.get("id")), "name": f.get("name"), "anv": f.get("anv"), "role": f.get("role")}
-            for f in map(_fields, el)]
+    return [
+        {"id": _int_or_none(f.get("id")), "name": f.get("name"), "anv": f.get("anv"), "role": f.get("role")}
+        for f in map(_fields, el)
+    ]
 
 
 def _texts(el) -> list:
@@ -302,9 +377,23 @@ def _texts(el) -> list:
 
 def release_record(el) -> dict:
     "A `<release>` element as a dict of the fields the pipeline keeps, read in one pass over its children."
-    r = {"discogs_release_id": int(el.get("id")), "status": el.get("status"), "title": None, "artists": [],
-         "extraartists": [], "labels": [], "formats": [], "genres": [], "styles": [], "country": None,
-         "released": None, "data_quality": None, "discogs_master_id": None, "is_main_release": None, "tracklist": []}
+    r = {
+        "discogs_release_id": int(el.get("id")),
+        "status": el.get("status"),
+        "title": None,
+        "artists": [],
+        "extraartists": [],
+        "labels": [],
+        "formats": [],
+        "genres": [],
+        "styles": [],
+        "country": None,
+        "released": None,
+        "data_quality": None,
+        "discogs_master_id": None,
+        "is_main_release": None,
+        "tracklist": [],
+    }
     for c in el:
         tag = c.tag
         if tag in ("title", "country", "released", "data_quality"):
@@ -316,20 +405,37 @@ def release_record(el) -> dict:
         elif tag == "labels":
             r[tag] = [{"name": l.get("name"), "catno": l.get("catno"), "id": _int_or_none(l.get("id"))} for l in c]
         elif tag == "formats":
-            r[tag] = [{"name": f.get("name"), "qty": f.get("qty"), "text": f.get("text"),
-                       "descriptions": [d.text for ds in f for d in ds]} for f in c]
+            r[tag] = [
+                {
+                    "name": f.get("name"),
+                    "qty": f.get("qty"),
+                    "text": f.get("text"),
+                    "descriptions": [d.text for ds in f for d in ds],
+                }
+                for f in c
+            ]
         elif tag == "master_id":
             r["discogs_master_id"], r["is_main_release"] = _int_or_none(c.text), c.get("is_main_release") == "true"
         elif tag == "tracklist":
-            r[tag] = [{"position": t.get("position"), "title": t.get("title"), "duration": t.get("duration")}
-                      for t in map(_fields, c)]
+            r[tag] = [
+                {"position": t.get("position"), "title": t.get("title"), "duration": t.get("duration")}
+                for t in map(_fields, c)
+            ]
     return r
 
 
 def master_record(el) -> dict:
     "A `<master>` element as a dict of the fields the pipeline keeps, read in one pass over its children."
-    r = {"discogs_master_id": int(el.get("id")), "main_release_id": None, "title": None, "year": None, "artists": [],
-         "genres": [], "styles": [], "data_quality": None}
+    r = {
+        "discogs_master_id": int(el.get("id")),
+        "main_release_id": None,
+        "title": None,
+        "year": None,
+        "artists": [],
+        "genres": [],
+        "styles": [],
+        "data_quality": None,
+    }
     for c in el:
         tag = c.tag
         if tag in ("title", "year", "data_quality"):
@@ -357,8 +463,10 @@ def _parse_record(body: str, kind: str, parser: etree.XMLParser) -> dict:
 
 
 # characters XML 1.0 forbids, raw or as a character reference (real dumps carry a few, in titles and notes)
-_FORBIDDEN_XML_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|"
-                               r"&#(?:x0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));")
+_FORBIDDEN_XML_RE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|"
+    r"&#(?:x0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));"
+)
 
 
 def _forbidden_chars(text: str) -> str:
@@ -371,8 +479,9 @@ def _forbidden_chars(text: str) -> str:
     return ", ".join(f"U+{c:04X}" + (f" ×{n}" if n > 1 else "") for c, n in found.items())
 
 
-def parse_dump_chunk(chunk: str, kind: str, parser: etree.XMLParser | None = None
-                     ) -> tuple[str | None, dict | None, str | None, str | None]:
+def parse_dump_chunk(
+    chunk: str, kind: str, parser: etree.XMLParser | None = None
+) -> tuple[str | None, dict | None, str | None, str | None]:
     """`(record_id, record, error, repaired)` for one chunk; all None for the envelope. A record whose only fault is
     characters XML forbids is parsed without them, and `repaired` says which were removed."""
     if _ENVELOPE_RE.match(chunk):
@@ -399,12 +508,19 @@ def parse_dump_chunk(chunk: str, kind: str, parser: etree.XMLParser | None = Non
 # %% ../nbs/03_prepare.ipynb #f688975f
 def parsed_schema(record_schema: T.StructType) -> T.StructType:
     "Schema of parsed dump chunks: the typed record `r`, its id, provenance, `_error`, `repaired` and the evidence."
-    return T.StructType([
-        T.StructField("r", record_schema), T.StructField("record_id", T.StringType()),
-        T.StructField("source_file", T.StringType()), T.StructField("ingested_at", T.TimestampType()),
-        T.StructField("ordinal", T.LongType()), T.StructField("_error", T.StringType()),
-        T.StructField("repaired", T.StringType()), T.StructField("_raw", T.StringType()),
-        T.StructField("_raw_escaped", T.BooleanType())])
+    return T.StructType(
+        [
+            T.StructField("r", record_schema),
+            T.StructField("record_id", T.StringType()),
+            T.StructField("source_file", T.StringType()),
+            T.StructField("ingested_at", T.TimestampType()),
+            T.StructField("ordinal", T.LongType()),
+            T.StructField("_error", T.StringType()),
+            T.StructField("repaired", T.StringType()),
+            T.StructField("_raw", T.StringType()),
+            T.StructField("_raw_escaped", T.BooleanType()),
+        ]
+    )
 
 
 def parse_dump_bytes(data: bytes, kind: str, parser: etree.XMLParser | None = None) -> tuple:
@@ -425,24 +541,38 @@ def _arrow_parser(kind: str, record_schema: T.StructType):
 
     def parse(batches):
         import pyarrow as pa
+
         parser = xml_parser()
         for batch in batches:
-            results = [parse_dump_bytes(v, kind, parser) if v is not None else (None,) * 6
-                       for v in batch.column("value").to_pylist()]
+            results = [
+                parse_dump_bytes(v, kind, parser) if v is not None else (None,) * 6
+                for v in batch.column("value").to_pylist()
+            ]
             keep = [r[0] is not None or r[2] is not None for r in results]  # the envelope is no record
             if not all(keep):
                 batch, results = batch.filter(pa.array(keep, pa.bool_())), [r for r, k in zip(results, keep) if k]
             rid, rec, err, repaired, raw, escaped = zip(*results) if results else ([],) * 6
-            yield pa.RecordBatch.from_arrays([
-                pa.array(rec, type=target.field("r").type), pa.array(rid, pa.string()),
-                batch.column("source_file"), batch.column("ingested_at").cast(target.field("ingested_at").type),
-                batch.column("ordinal"), pa.array(err, pa.string()), pa.array(repaired, pa.string()),
-                pa.array(raw, pa.string()), pa.array(escaped, pa.bool_())], schema=target)
+            yield pa.RecordBatch.from_arrays(
+                [
+                    pa.array(rec, type=target.field("r").type),
+                    pa.array(rid, pa.string()),
+                    batch.column("source_file"),
+                    batch.column("ingested_at").cast(target.field("ingested_at").type),
+                    batch.column("ordinal"),
+                    pa.array(err, pa.string()),
+                    pa.array(repaired, pa.string()),
+                    pa.array(raw, pa.string()),
+                    pa.array(escaped, pa.bool_()),
+                ],
+                schema=target,
+            )
+
     return parse
 
 
-def read_dump_chunks(spark: SparkSession, files: list[str], kind: str, partitions: int,
-                     ignore_corrupt: bool = False) -> DataFrame:
+def read_dump_chunks(
+    spark: SparkSession, files: list[str], kind: str, partitions: int, ignore_corrupt: bool = False
+) -> DataFrame:
     "One row per record chunk of the dump `files`, spread over `partitions`."
     return read_raw_text(spark, files, line_sep=f"<{kind} ", ignore_corrupt=ignore_corrupt).repartition(partitions)
 
@@ -450,8 +580,9 @@ def read_dump_chunks(spark: SparkSession, files: list[str], kind: str, partition
 def parse_dump(chunks: DataFrame, kind: str, schema: T.StructType) -> DataFrame:
     "Parsed records (`r`, typed by `schema`) with `record_id`, `_error`, `repaired` and `_raw`; envelope chunks removed."
     # as bytes: a chunk that is not valid UTF-8 reaches Python as it is, to be quarantined with its bytes escaped
-    return chunks.select(F.col("value").cast("binary").alias("value"), "source_file", "ingested_at", "ordinal").mapInArrow(
-        _arrow_parser(kind, schema), parsed_schema(schema))
+    return chunks.select(
+        F.col("value").cast("binary").alias("value"), "source_file", "ingested_at", "ordinal"
+    ).mapInArrow(_arrow_parser(kind, schema), parsed_schema(schema))
 
 # %% ../nbs/03_prepare.ipynb #9af0cfae
 def _names(col: str) -> Column:
@@ -460,8 +591,10 @@ def _names(col: str) -> Column:
 
 def _dump_evidence(error: Column) -> list[Column]:
     "`_raw` and `_raw_escaped` of a bad record: its chunk's text, or the parsed record when only a value is wrong."
-    return [F.coalesce("_raw", F.when(error.isNotNull(), F.to_json("r").substr(1, RAW_TEXT_LIMIT))).alias("_raw"),
-            F.coalesce("_raw_escaped", F.when(error.isNotNull(), F.lit(False))).alias("_raw_escaped")]
+    return [
+        F.coalesce("_raw", F.when(error.isNotNull(), F.to_json("r").substr(1, RAW_TEXT_LIMIT))).alias("_raw"),
+        F.coalesce("_raw_escaped", F.when(error.isNotNull(), F.lit(False))).alias("_raw_escaped"),
+    ]
 
 
 def prepare_releases(parsed: DataFrame) -> DataFrame:
@@ -469,13 +602,33 @@ def prepare_releases(parsed: DataFrame) -> DataFrame:
     error = F.coalesce(F.col("_error"), partial_date_error(F.col("r.released")))
     return parsed.select(
         F.coalesce("r.discogs_release_id", F.expr("try_cast(record_id as long)")).alias("discogs_release_id"),
-        "record_id", "r.discogs_master_id", "r.is_main_release", "r.status", "r.title",
-        title_key(F.col("r.title")).alias("title_key"), "r.artists", "r.extraartists", "r.labels", "r.formats",
-        F.coalesce("r.genres", F.array()).alias("genres"), F.coalesce("r.styles", F.array()).alias("styles"),
-        "r.country", "r.released", partial_date_year(F.col("r.released")).alias("release_year"), "r.data_quality",
+        "record_id",
+        "r.discogs_master_id",
+        "r.is_main_release",
+        "r.status",
+        "r.title",
+        title_key(F.col("r.title")).alias("title_key"),
+        "r.artists",
+        "r.extraartists",
+        "r.labels",
+        "r.formats",
+        F.coalesce("r.genres", F.array()).alias("genres"),
+        F.coalesce("r.styles", F.array()).alias("styles"),
+        "r.country",
+        "r.released",
+        partial_date_year(F.col("r.released")).alias("release_year"),
+        "r.data_quality",
         "r.tracklist",
-        artist_keys(F.concat(_names("r.artists"), F.transform(F.coalesce("r.artists", F.array()), lambda a: a["name"]))).alias("artist_keys"),
-        "repaired", "source_file", "ingested_at", "ordinal", error.alias("_error"), *_dump_evidence(error))
+        artist_keys(
+            F.concat(_names("r.artists"), F.transform(F.coalesce("r.artists", F.array()), lambda a: a["name"]))
+        ).alias("artist_keys"),
+        "repaired",
+        "source_file",
+        "ingested_at",
+        "ordinal",
+        error.alias("_error"),
+        *_dump_evidence(error),
+    )
 
 
 def prepare_masters(parsed: DataFrame) -> DataFrame:
@@ -483,17 +636,30 @@ def prepare_masters(parsed: DataFrame) -> DataFrame:
     error = F.coalesce(F.col("_error"), partial_date_error(F.col("r.year")))
     return parsed.select(
         F.coalesce("r.discogs_master_id", F.expr("try_cast(record_id as long)")).alias("discogs_master_id"),
-        "record_id", "r.main_release_id", "r.title", title_key(F.col("r.title")).alias("title_key"),
-        partial_date_year(F.col("r.year")).alias("year"), "r.artists",
-        F.coalesce("r.genres", F.array()).alias("genres"), F.coalesce("r.styles", F.array()).alias("styles"),
-        "r.data_quality", artist_keys(_names("r.artists")).alias("artist_keys"),
-        "repaired", "source_file", "ingested_at", "ordinal", error.alias("_error"), *_dump_evidence(error))
+        "record_id",
+        "r.main_release_id",
+        "r.title",
+        title_key(F.col("r.title")).alias("title_key"),
+        partial_date_year(F.col("r.year")).alias("year"),
+        "r.artists",
+        F.coalesce("r.genres", F.array()).alias("genres"),
+        F.coalesce("r.styles", F.array()).alias("styles"),
+        "r.data_quality",
+        artist_keys(_names("r.artists")).alias("artist_keys"),
+        "repaired",
+        "source_file",
+        "ingested_at",
+        "ordinal",
+        error.alias("_error"),
+        *_dump_evidence(error),
+    )
 
 # %% ../nbs/03_prepare.ipynb #0230486f
 @F.pandas_udf(T.StructType([T.StructField("artist", T.StringType()), T.StructField("title", T.StringType())]))
 def _split_artist_title_udf(s: pd.Series) -> pd.DataFrame:
-    return pd.DataFrame([split_artist_title(x) if isinstance(x, str) else (None, None) for x in s],
-                        columns=["artist", "title"])
+    return pd.DataFrame(
+        [split_artist_title(x) if isinstance(x, str) else (None, None) for x in s], columns=["artist", "title"]
+    )
 
 
 def _query_of(urls: Column) -> Column:
@@ -507,35 +673,54 @@ def prepare_search_results(raw: DataFrame) -> DataFrame:
     "One row per search result: a bad result is one error row, and so is a file that is not a search response."
     permissive = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
     resp = raw.withColumn("j", F.from_json("value", SEARCH_RESPONSE_SCHEMA, permissive))
-    bad_file = (F.col("j._corrupt_record").isNotNull() | F.col("j.results").isNull())
+    bad_file = F.col("j._corrupt_record").isNotNull() | F.col("j.results").isNull()
     resp = resp.withColumn("_file_error", F.when(bad_file, F.lit("invalid JSON or not a Discogs search response")))
     # a bad file keeps one row (a null result); a page with no results has no rows
     results = F.when(bad_file, F.array(F.lit(None).cast("string"))).otherwise(F.col("j.results"))
-    rows = (resp.select("*", F.posexplode(results).alias("rank", "res_json"))
-            .withColumn("res", F.from_json("res_json", SEARCH_RESULT_SCHEMA, permissive)))
+    rows = resp.select("*", F.posexplode(results).alias("rank", "res_json")).withColumn(
+        "res", F.from_json("res_json", SEARCH_RESULT_SCHEMA, permissive)
+    )
     split = _split_artist_title_udf(F.col("res.title"))
-    bad_result = F.when(F.col("res._corrupt_record").isNotNull(),
-                        F.lit("search result does not match the Discogs result schema"))
+    bad_result = F.when(
+        F.col("res._corrupt_record").isNotNull(), F.lit("search result does not match the Discogs result schema")
+    )
     error = F.coalesce(F.col("_file_error"), bad_result, partial_date_error(F.col("res.year")))
     evidence = bad_record_evidence(F.coalesce("res_json", "value"), error.isNotNull())
     return rows.withColumn("_evidence", evidence).select(
-        F.col("res.id").alias("discogs_id"), F.coalesce(F.col("res.id").cast("string"), "_evidence.json_id").alias("record_id"), F.col("res.type").alias("result_type"),
+        F.col("res.id").alias("discogs_id"),
+        F.coalesce(F.col("res.id").cast("string"), "_evidence.json_id").alias("record_id"),
+        F.col("res.type").alias("result_type"),
         F.when(F.col("res.type") == "release", F.col("res.id")).alias("discogs_release_id"),
-        zero_as_null(F.when(F.col("res.type") == "master", F.col("res.id")).otherwise(F.col("res.master_id")))
-        .alias("discogs_master_id"),
-        F.col("res.title").alias("search_title"), split["artist"].alias("artist_credit"), split["title"].alias("title"),
-        title_key(split["title"]).alias("title_key"), F.col("res.year").alias("year_raw"),
-        partial_date_year(F.col("res.year")).alias("release_year"), F.col("res.country").alias("country"),
-        F.coalesce("res.genre", F.array()).alias("genres"), F.coalesce("res.style", F.array()).alias("styles"),
-        F.coalesce("res.format", F.array()).alias("formats"), F.coalesce("res.label", F.array()).alias("labels"),
-        _query_of(F.col("j.pagination.urls")).alias("search_query"), (F.col("rank") + 1).alias("search_rank"),
-        F.col("j.pagination.page").alias("search_page"), "source_file", "ingested_at", "ordinal", error.alias("_error"),
-        F.col("_evidence.raw").alias("_raw"), F.col("_evidence.raw_escaped").alias("_raw_escaped"))
+        zero_as_null(F.when(F.col("res.type") == "master", F.col("res.id")).otherwise(F.col("res.master_id"))).alias(
+            "discogs_master_id"
+        ),
+        F.col("res.title").alias("search_title"),
+        split["artist"].alias("artist_credit"),
+        split["title"].alias("title"),
+        title_key(split["title"]).alias("title_key"),
+        F.col("res.year").alias("year_raw"),
+        partial_date_year(F.col("res.year")).alias("release_year"),
+        F.col("res.country").alias("country"),
+        F.coalesce("res.genre", F.array()).alias("genres"),
+        F.coalesce("res.style", F.array()).alias("styles"),
+        F.coalesce("res.format", F.array()).alias("formats"),
+        F.coalesce("res.label", F.array()).alias("labels"),
+        _query_of(F.col("j.pagination.urls")).alias("search_query"),
+        (F.col("rank") + 1).alias("search_rank"),
+        F.col("j.pagination.page").alias("search_page"),
+        "source_file",
+        "ingested_at",
+        "ordinal",
+        error.alias("_error"),
+        F.col("_evidence.raw").alias("_raw"),
+        F.col("_evidence.raw_escaped").alias("_raw_escaped"),
+    )
 
 # %% ../nbs/03_prepare.ipynb #fa05c819
 @dataclass(frozen=True)
 class RawSource:
     "Where a staging table's raw files are, how their text splits into records, and how records are parsed."
+
     folder: str
     suffix: str  # files ending in it, compressed or not
     parse: Callable[[DataFrame], DataFrame]
@@ -568,8 +753,9 @@ def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guard: 
     return n_in, n_out
 
 
-def stage_source(spark: SparkSession, source: RawSource, uri: str, key: str, order: list[Column],
-                 guard: str = "") -> tuple[int, int, int, list[dict]]:
+def stage_source(
+    spark: SparkSession, source: RawSource, uri: str, key: str, order: list[Column], guard: str = ""
+) -> tuple[int, int, int, list[dict]]:
     """Stage every file of `source` into the table at `uri`: `(rows in, rows out, files, quarantined files)`. An empty
     compressed file is set aside at once; a truncated or corrupt one is found when reading fails, and the table is
     staged again without it. Each file set aside is one error row, with its reason and readable record count."""
@@ -590,8 +776,10 @@ def stage_source(spark: SparkSession, source: RawSource, uri: str, key: str, ord
             if attempt == 2 or not found:
                 raise  # not a file fault: the error is the stage's
             faults |= found
-    quarantined = [{"file": f, "reason": why, "records": 0 if sizes[f] == 0 else readable_records(spark, source, f)}
-                   for f, why in sorted(faults.items())]
+    quarantined = [
+        {"file": f, "reason": why, "records": 0 if sizes[f] == 0 else readable_records(spark, source, f)}
+        for f, why in sorted(faults.items())
+    ]
     return n_in, n_out, len(sizes), quarantined
 
 
@@ -606,15 +794,25 @@ RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters
 
 def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSource, str, list[Column]]]:
     "Each staging table's raw source, key and supersession order."
+
     def dump(kind: str, schema: T.StructType, prepare_fn) -> RawSource:
-        return RawSource(cfg.raw("discogs", f"{kind}s"), ".xml", lambda c: prepare_fn(parse_dump(c, kind, schema)),
-                         line_sep=f"<{kind} ", partitions=partitions)
+        return RawSource(
+            cfg.raw("discogs", f"{kind}s"),
+            ".xml",
+            lambda c: prepare_fn(parse_dump(c, kind, schema)),
+            line_sep=f"<{kind} ",
+            partitions=partitions,
+        )
+
     return {
         "films": (RawSource(cfg.raw("tmdb", "movies"), ".jsonl", parse_tmdb_movies), "tmdb_id", latest_first()),
         "releases": (dump("release", RELEASE_RECORD_SCHEMA, prepare_releases), "discogs_release_id", _dump_order()),
         "masters": (dump("master", MASTER_RECORD_SCHEMA, prepare_masters), "discogs_master_id", _dump_order()),
-        "search_results": (RawSource(cfg.raw("discogs", "search"), ".json", prepare_search_results, whole_text=True),
-                           "discogs_id", latest_first() + [F.col("search_rank").asc()]),
+        "search_results": (
+            RawSource(cfg.raw("discogs", "search"), ".json", prepare_search_results, whole_text=True),
+            "discogs_id",
+            latest_first() + [F.col("search_rank").asc()],
+        ),
     }
 
 
@@ -624,15 +822,22 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
     with stage_metrics(spark, cfg, "prepare") as m:
         if not any(fs_exists(spark, cfg.raw(*folder)) for folder in RAW_FOLDERS):
             # a wrong path must not replace good staging tables with empty ones
-            raise ContractError(f"raw_root={cfg.raw_root!r} holds none of {['/'.join(f) for f in RAW_FOLDERS]}: "
-                                "nothing to prepare (a wrong path?)")
+            raise ContractError(
+                f"raw_root={cfg.raw_root!r} holds none of {['/'.join(f) for f in RAW_FOLDERS]}: "
+                "nothing to prepare (a wrong path?)"
+            )
         m.figures["files"], m.figures["quarantined_files"] = {}, []
         for table, (source, key, order) in raw_sources(cfg, parts).items():
-            n_in, n_out, n_files, bad_files = stage_source(spark, source, cfg.staging(table), key, order,
-                                                           cfg.guard("raw_root"))
+            n_in, n_out, n_files, bad_files = stage_source(
+                spark, source, cfg.staging(table), key, order, cfg.guard("raw_root")
+            )
             m.rows_in[table], m.rows_out[table] = n_in, n_out
             m.figures[f"{table}_superseded_duplicates"] = n_in - n_out
-            m.figures["files"][table] = {"in": n_files, "loaded": n_files - len(bad_files), "quarantined": len(bad_files)}
+            m.figures["files"][table] = {
+                "in": n_files,
+                "loaded": n_files - len(bad_files),
+                "quarantined": len(bad_files),
+            }
             m.figures["quarantined_files"] += [{"table": table, **f} for f in bad_files]
         m.figures["raw_root"] = cfg.raw_root
     return json.loads(m.to_json())

@@ -72,27 +72,51 @@ NO_SOUNDTRACK = "(no linked soundtrack)"
 def soundtrack_groups(enriched: DataFrame, field: str = "soundtrack_genres") -> DataFrame:
     "One row per (film, group): the film's soundtrack genres or styles, or `(no linked soundtrack)`."
     values = F.filter(F.coalesce(F.col(field), F.array()), lambda g: g != "Stage & Screen")
-    group = (F.when(~F.col("has_soundtrack"), F.array(F.lit(NO_SOUNDTRACK)))
-             .when(F.size(values) == 0, F.array(F.lit("Stage & Screen only"))).otherwise(values))
+    group = (
+        F.when(~F.col("has_soundtrack"), F.array(F.lit(NO_SOUNDTRACK)))
+        .when(F.size(values) == 0, F.array(F.lit("Stage & Screen only")))
+        .otherwise(values)
+    )
     return enriched.select("tmdb_id", "popularity", "vote_average", "vote_count", F.explode(group).alias("group"))
 
 
 def group_summary(groups: DataFrame, metric: str, min_group_size: int = 10) -> pd.DataFrame:
     "Count, quartiles, whiskers (min, max) and mean of `metric` per group, with `enough` for groups big enough to read."
     q = F.percentile_approx(metric, [0.25, 0.5, 0.75], 10000)
-    s = (groups.where(F.col(metric).isNotNull()).groupBy("group")
-         .agg(F.count("*").alias("n"), F.min(metric).alias("whislo"), q.alias("q"), F.max(metric).alias("whishi"),
-              F.mean(metric).alias("mean"))
-         .select("group", "n", "whislo", F.col("q")[0].alias("q1"), F.col("q")[1].alias("med"),
-                 F.col("q")[2].alias("q3"), "whishi", "mean").toPandas())
+    s = (
+        groups.where(F.col(metric).isNotNull())
+        .groupBy("group")
+        .agg(
+            F.count("*").alias("n"),
+            F.min(metric).alias("whislo"),
+            q.alias("q"),
+            F.max(metric).alias("whishi"),
+            F.mean(metric).alias("mean"),
+        )
+        .select(
+            "group",
+            "n",
+            "whislo",
+            F.col("q")[0].alias("q1"),
+            F.col("q")[1].alias("med"),
+            F.col("q")[2].alias("q3"),
+            "whishi",
+            "mean",
+        )
+        .toPandas()
+    )
     s["enough"] = s.n >= min_group_size
     return s.sort_values(["enough", "n"], ascending=False).reset_index(drop=True)
 
 # %% ../nbs/06_report.ipynb #4d6c4a68
 def plot_groups(ax, summary: pd.DataFrame, metric_label: str, title: str, log: bool = False):
     "Box plot of group distributions from their summary; groups too small to read are grey and marked."
-    stats = [dict(label=f"{g} (n={n}{'' if ok else ', too few'})", whislo=lo, q1=q1, med=m, q3=q3, whishi=hi, fliers=[])
-             for g, n, ok, lo, q1, m, q3, hi in summary[["group", "n", "enough", "whislo", "q1", "med", "q3", "whishi"]].itertuples(index=False)]
+    stats = [
+        dict(label=f"{g} (n={n}{'' if ok else ', too few'})", whislo=lo, q1=q1, med=m, q3=q3, whishi=hi, fliers=[])
+        for g, n, ok, lo, q1, m, q3, hi in summary[
+            ["group", "n", "enough", "whislo", "q1", "med", "q3", "whishi"]
+        ].itertuples(index=False)
+    ]
     if not stats:
         ax.text(0.5, 0.5, "no data", ha="center", va="center")
         return ax
@@ -115,12 +139,20 @@ def question_section(spark: SparkSession, cfg: PipelineConfig) -> dict:
         kind = field.split("_")[1][:-1]
         fig = Figure(figsize=(12, 0.45 * max(4, len(sm["popularity"])) + 1.2))
         axes = fig.subplots(1, 2, sharey=True)
-        plot_groups(axes[0], sm["popularity"], "TMDB popularity (index, log scale)", f"Popularity by soundtrack {kind}", log=True)
+        plot_groups(
+            axes[0],
+            sm["popularity"],
+            "TMDB popularity (index, log scale)",
+            f"Popularity by soundtrack {kind}",
+            log=True,
+        )
         plot_groups(axes[1], sm["vote_average"], "TMDB vote average (0-10)", f"Vote average by soundtrack {kind}")
         fig.suptitle(f"Films by the {kind}s of their linked soundtracks, run {cfg.run_id}", y=1.02)
         save_figure(spark, fig, join_uri(reports_dir(cfg), f"question_{field}.png"))
         out["summaries"][field], out["figures"][f"question_{field}"] = sm, fig
-    out["answer"] = answer_text(n_films, n_linked, out["summaries"]["soundtrack_genres"]["popularity"], cfg.min_group_size)
+    out["answer"] = answer_text(
+        n_films, n_linked, out["summaries"]["soundtrack_genres"]["popularity"], cfg.min_group_size
+    )
     return out
 
 # %% ../nbs/06_report.ipynb #c8376c97
@@ -129,30 +161,45 @@ def answer_text(n_films: int, n_linked: int, summary: pd.DataFrame, min_group_si
     music = summary[summary.group != NO_SOUNDTRACK]
     readable = music[music.enough]
     base = summary[summary.group == NO_SOUNDTRACK]
-    text = (f"{n_linked} of {n_films} films ({n_linked / n_films:.1%}) have a linked soundtrack in this run, "
-            f"spread over {len(music)} soundtrack genre group(s); a group needs at least {min_group_size} films "
-            f"before its distribution is compared. ")
+    text = (
+        f"{n_linked} of {n_films} films ({n_linked / n_films:.1%}) have a linked soundtrack in this run, "
+        f"spread over {len(music)} soundtrack genre group(s); a group needs at least {min_group_size} films "
+        f"before its distribution is compared. "
+    )
     if readable.empty:
-        text += ("No genre group reaches that size, so this run cannot say whether soundtrack genre relates to "
-                 "popularity or rating: the plots show the pipeline's output, not an answer. ")
+        text += (
+            "No genre group reaches that size, so this run cannot say whether soundtrack genre relates to "
+            "popularity or rating: the plots show the pipeline's output, not an answer. "
+        )
     else:
         base_med = float(base.med.iloc[0]) if not base.empty else float("nan")
         parts = [f"{g}: median {m:.2f} (n={n})" for g, m, n in readable[["group", "med", "n"]].itertuples(index=False)]
-        text += (f"Readable groups: {'; '.join(parts)}, against a median of {base_med:.2f} for films without a "
-                 f"linked soundtrack. Films that have a findable soundtrack at all are mostly well-known films, so "
-                 f"any difference mixes the genre effect with that selection. ")
-    text += ("With the full TMDB export and the full Discogs dumps, tens of thousands of films would have linked "
-             "soundtracks and most genre groups would pass the threshold; the comparison would then need to "
-             "control for release year and vote count, which drive popularity on their own.")
+        text += (
+            f"Readable groups: {'; '.join(parts)}, against a median of {base_med:.2f} for films without a "
+            f"linked soundtrack. Films that have a findable soundtrack at all are mostly well-known films, so "
+            f"any difference mixes the genre effect with that selection. "
+        )
+    text += (
+        "With the full TMDB export and the full Discogs dumps, tens of thousands of films would have linked "
+        "soundtracks and most genre groups would pass the threshold; the comparison would then need to "
+        "control for release year and vote count, which drive popularity on their own."
+    )
     return text
 
 # %% ../nbs/06_report.ipynb #46a7f796
 def plot_score_histogram(ax, scored: DataFrame, review_threshold: float, auto_threshold: float, title: str):
     "Histogram of pair scores by band; counted per bucket in Spark."
-    hist = (scored.groupBy("band", F.least(F.floor(F.col("score") * 40), F.lit(39)).alias("bucket")).count().toPandas())
+    hist = scored.groupBy("band", F.least(F.floor(F.col("score") * 40), F.lit(39)).alias("bucket")).count().toPandas()
     for band, color in (("reject", "#bbbbbb"), ("review", "#f0a030"), ("auto", "#2a8a2a")):
         h = hist[hist.band == band]
-        ax.bar(h.bucket / 40, h["count"], width=1 / 40, align="edge", color=color, label=f"{band} ({int(h['count'].sum())} pairs)")
+        ax.bar(
+            h.bucket / 40,
+            h["count"],
+            width=1 / 40,
+            align="edge",
+            color=color,
+            label=f"{band} ({int(h['count'].sum())} pairs)",
+        )
     for t in (review_threshold, auto_threshold):
         ax.axvline(t, color="black", lw=0.8, ls="--")
     ax.set(title=title, xlabel="score (0-1)", ylabel="pairs (log scale)", yscale="log", xlim=(0, 1))
@@ -163,8 +210,13 @@ def plot_score_histogram(ax, scored: DataFrame, review_threshold: float, auto_th
 def plot_pr_curve(ax, curve: pd.DataFrame, title: str):
     "Precision against recall over the score threshold."
     ax.plot(curve.recall, curve.precision, marker="o", ms=3, drawstyle="steps-post")
-    ax.set(title=title, xlabel="recall (share of labelled matches found)", ylabel="precision (share of links right)",
-           xlim=(0, 1.02), ylim=(0, 1.02))
+    ax.set(
+        title=title,
+        xlabel="recall (share of labelled matches found)",
+        ylabel="precision (share of links right)",
+        xlim=(0, 1.02),
+        ylim=(0, 1.02),
+    )
     ax.grid(alpha=0.3)
     return ax
 
@@ -172,13 +224,22 @@ def plot_pr_curve(ax, curve: pd.DataFrame, title: str):
 def quality_section(spark: SparkSession, cfg: PipelineConfig, metrics: dict) -> dict:
     "Score histogram, and with labels the PR curve and the evaluation from the match stage; figures are saved."
     from capstone.linkage.evaluate import pr_curve, read_labels
+
     scored = read_table(spark, cfg.silver("scored_pairs"), hint="match")
     params = metrics.get("match", {}).get("params", {})
     fig = Figure(figsize=(7, 3.2))
-    plot_score_histogram(fig.subplots(), scored, params.get("review_threshold", cfg.review_threshold),
-                         params.get("match_threshold", cfg.match_threshold), f"Scored candidate pairs by band, run {cfg.run_id}")
+    plot_score_histogram(
+        fig.subplots(),
+        scored,
+        params.get("review_threshold", cfg.review_threshold),
+        params.get("match_threshold", cfg.match_threshold),
+        f"Scored candidate pairs by band, run {cfg.run_id}",
+    )
     save_figure(spark, fig, join_uri(reports_dir(cfg), "score_histogram.png"))
-    out = {"figures": {"score_histogram": fig}, "evaluation": metrics.get("match", {}).get("figures", {}).get("evaluation")}
+    out = {
+        "figures": {"score_histogram": fig},
+        "evaluation": metrics.get("match", {}).get("figures", {}).get("evaluation"),
+    }
     if cfg.labels_path and fs_exists(spark, cfg.labels_path):
         out["pr_curve"] = curve = pr_curve(scored, read_labels(spark, cfg.labels_path))
         fig = Figure(figsize=(4.5, 4))
@@ -194,14 +255,23 @@ def stage_table(metrics: dict) -> pd.DataFrame:
     for stage, m in metrics.items():
         tables = sorted(set(m.get("rows_in", {})) | set(m.get("rows_out", {})) | set(m.get("rows_quarantined", {})))
         for t in tables:
-            rows.append({"stage": stage, "table": t, "rows_in": m.get("rows_in", {}).get(t),
-                         "rows_out": m.get("rows_out", {}).get(t), "rows_quarantined": m.get("rows_quarantined", {}).get(t)})
+            rows.append(
+                {
+                    "stage": stage,
+                    "table": t,
+                    "rows_in": m.get("rows_in", {}).get(t),
+                    "rows_out": m.get("rows_out", {}).get(t),
+                    "rows_quarantined": m.get("rows_quarantined", {}).get(t),
+                }
+            )
     return pd.DataFrame(rows, columns=["stage", "table", "rows_in", "rows_out", "rows_quarantined"])
 
 
 def duration_table(metrics: dict) -> pd.DataFrame:
     "One row per stage with its status and duration in seconds."
-    return pd.DataFrame([{"stage": s, "status": m.get("status"), "duration_s": m.get("duration_s")} for s, m in metrics.items()])
+    return pd.DataFrame(
+        [{"stage": s, "status": m.get("status"), "duration_s": m.get("duration_s")} for s, m in metrics.items()]
+    )
 
 # %% ../nbs/06_report.ipynb #b42825d9
 def pipeline_section(spark: SparkSession, cfg: PipelineConfig, metrics: dict) -> dict:
@@ -229,9 +299,17 @@ def quarantine_summary(spark: SparkSession, cfg: PipelineConfig, top: int = 10) 
     q = frames[0]
     for f in frames[1:]:
         q = q.unionByName(f)
-    return (q.groupBy("table", "reason").agg(F.count("*").alias("count"), F.first("record_id").alias("example_id"),
-                                             F.substring(F.first("raw"), 1, 120).alias("example_raw"))
-            .orderBy(F.desc("count")).limit(top).toPandas())
+    return (
+        q.groupBy("table", "reason")
+        .agg(
+            F.count("*").alias("count"),
+            F.first("record_id").alias("example_id"),
+            F.substring(F.first("raw"), 1, 120).alias("example_raw"),
+        )
+        .orderBy(F.desc("count"))
+        .limit(top)
+        .toPandas()
+    )
 
 # %% ../nbs/06_report.ipynb #47f0a341
 def input_files(spark: SparkSession, raw_root: str) -> pd.DataFrame:
@@ -241,7 +319,9 @@ def input_files(spark: SparkSession, raw_root: str) -> pd.DataFrame:
         return pd.DataFrame(columns=["source", "files", "megabytes"])
     df = pd.DataFrame({"file": list(sizes), "bytes": list(sizes.values())})
     prefix = raw_root.rstrip("/").split("://")[-1].lstrip("/")
-    df["source"] = df.file.map(lambda u: "/".join(u.split("://")[-1].lstrip("/").split(prefix, 1)[-1].strip("/").split("/")[:2]))
+    df["source"] = df.file.map(
+        lambda u: "/".join(u.split("://")[-1].lstrip("/").split(prefix, 1)[-1].strip("/").split("/")[:2])
+    )
     out = df.groupby("source").agg(files=("file", "count"), bytes=("bytes", "sum")).reset_index()
     out["megabytes"] = (out.pop("bytes") / 1e6).round(3)
     return out
@@ -253,15 +333,26 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, sections: dict | None = N
     with stage_metrics(spark, cfg, "report") as m:
         if sections is None:
             metrics = load_metrics(spark, cfg)
-            sections = {"question": question_section(spark, cfg), "quality": quality_section(spark, cfg, metrics),
-                        "pipeline": pipeline_section(spark, cfg, metrics)}
+            sections = {
+                "question": question_section(spark, cfg),
+                "quality": quality_section(spark, cfg, metrics),
+                "pipeline": pipeline_section(spark, cfg, metrics),
+            }
         q, quality = sections["question"], sections["quality"]
         plots = fs_list(spark, reports_dir(cfg), (".png",))
         m.rows_in = {"films_enriched": q["n_films"]}
         m.rows_out = {"plots": len(plots)}
-        m.figures = {"films": q["n_films"], "films_with_soundtrack": q["n_linked"], "answer": q["answer"],
-                     "reports_dir": reports_dir(cfg), "plots": plots, "min_group_size": cfg.min_group_size,
-                     "genre_groups": q["summaries"]["soundtrack_genres"]["popularity"][["group", "n", "med", "enough"]].to_dict("records")}
+        m.figures = {
+            "films": q["n_films"],
+            "films_with_soundtrack": q["n_linked"],
+            "answer": q["answer"],
+            "reports_dir": reports_dir(cfg),
+            "plots": plots,
+            "min_group_size": cfg.min_group_size,
+            "genre_groups": q["summaries"]["soundtrack_genres"]["popularity"][["group", "n", "med", "enough"]].to_dict(
+                "records"
+            ),
+        }
         if "pr_curve" in quality:
             m.figures["pr_curve"] = quality["pr_curve"].round(6).to_dict("records")
     return json.loads(m.to_json())

@@ -19,75 +19,174 @@ RAW_TEXT_LIMIT = 4000  # characters of a bad record's text kept in quarantine as
 RAW_TEXT_SCHEMA = "value string, source_file string, ingested_at timestamp, ordinal long"
 
 # %% ../nbs/00e_schemas.ipynb #c38095b4
-TMDB_MOVIE_SCHEMA = T.StructType([
-    T.StructField("id", T.LongType()),
-    T.StructField("imdb_id", T.StringType()),
-    T.StructField("title", T.StringType()),
-    T.StructField("original_title", T.StringType()),
-    T.StructField("original_language", T.StringType()),
-    T.StructField("release_date", T.StringType()),
-    T.StructField("status", T.StringType()),
-    T.StructField("runtime", T.DoubleType()),
-    T.StructField("popularity", T.DoubleType()),
-    T.StructField("vote_average", T.DoubleType()),
-    T.StructField("vote_count", T.LongType()),
-    T.StructField("genres", T.ArrayType(T.StructType([T.StructField("id", T.LongType()),
-                                                      T.StructField("name", T.StringType())]))),
-    T.StructField("alternative_titles", T.StructType([T.StructField("titles", T.ArrayType(T.StructType([
-        T.StructField("iso_3166_1", T.StringType()), T.StructField("title", T.StringType())])))])),
-    T.StructField("external_ids", T.StructType([T.StructField("imdb_id", T.StringType()),
-                                                T.StructField("wikidata_id", T.StringType())])),
-    T.StructField("credits", T.StructType([T.StructField("crew", T.ArrayType(T.StructType([
-        T.StructField("id", T.LongType()), T.StructField("name", T.StringType()),
-        T.StructField("job", T.StringType()), T.StructField("department", T.StringType())])))])),
-    T.StructField("_corrupt_record", T.StringType()),
-])
+TMDB_MOVIE_SCHEMA = T.StructType(
+    [
+        T.StructField("id", T.LongType()),
+        T.StructField("imdb_id", T.StringType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("original_title", T.StringType()),
+        T.StructField("original_language", T.StringType()),
+        T.StructField("release_date", T.StringType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("runtime", T.DoubleType()),
+        T.StructField("popularity", T.DoubleType()),
+        T.StructField("vote_average", T.DoubleType()),
+        T.StructField("vote_count", T.LongType()),
+        T.StructField(
+            "genres",
+            T.ArrayType(T.StructType([T.StructField("id", T.LongType()), T.StructField("name", T.StringType())])),
+        ),
+        T.StructField(
+            "alternative_titles",
+            T.StructType(
+                [
+                    T.StructField(
+                        "titles",
+                        T.ArrayType(
+                            T.StructType(
+                                [T.StructField("iso_3166_1", T.StringType()), T.StructField("title", T.StringType())]
+                            )
+                        ),
+                    )
+                ]
+            ),
+        ),
+        T.StructField(
+            "external_ids",
+            T.StructType([T.StructField("imdb_id", T.StringType()), T.StructField("wikidata_id", T.StringType())]),
+        ),
+        T.StructField(
+            "credits",
+            T.StructType(
+                [
+                    T.StructField(
+                        "crew",
+                        T.ArrayType(
+                            T.StructType(
+                                [
+                                    T.StructField("id", T.LongType()),
+                                    T.StructField("name", T.StringType()),
+                                    T.StructField("job", T.StringType()),
+                                    T.StructField("department", T.StringType()),
+                                ]
+                            )
+                        ),
+                    )
+                ]
+            ),
+        ),
+        T.StructField("_corrupt_record", T.StringType()),
+    ]
+)
 
 # %% ../nbs/00e_schemas.ipynb #ebb026b3
-ARTIST_STRUCT = T.StructType([T.StructField("id", T.LongType()), T.StructField("name", T.StringType()),
-                              T.StructField("anv", T.StringType()), T.StructField("role", T.StringType())])
-RELEASE_RECORD_SCHEMA = T.StructType([
-    T.StructField("discogs_release_id", T.LongType()), T.StructField("status", T.StringType()),
-    T.StructField("title", T.StringType()), T.StructField("artists", T.ArrayType(ARTIST_STRUCT)),
-    T.StructField("extraartists", T.ArrayType(ARTIST_STRUCT)),
-    T.StructField("labels", T.ArrayType(T.StructType([T.StructField("name", T.StringType()),
-                                                      T.StructField("catno", T.StringType()),
-                                                      T.StructField("id", T.LongType())]))),
-    T.StructField("formats", T.ArrayType(T.StructType([T.StructField("name", T.StringType()),
-                                                       T.StructField("qty", T.StringType()),
-                                                       T.StructField("text", T.StringType()),
-                                                       T.StructField("descriptions", T.ArrayType(T.StringType()))]))),
-    T.StructField("genres", T.ArrayType(T.StringType())), T.StructField("styles", T.ArrayType(T.StringType())),
-    T.StructField("country", T.StringType()), T.StructField("released", T.StringType()),
-    T.StructField("data_quality", T.StringType()), T.StructField("discogs_master_id", T.LongType()),
-    T.StructField("is_main_release", T.BooleanType()),
-    T.StructField("tracklist", T.ArrayType(T.StructType([T.StructField("position", T.StringType()),
-                                                         T.StructField("title", T.StringType()),
-                                                         T.StructField("duration", T.StringType())]))),
-])
-MASTER_RECORD_SCHEMA = T.StructType([
-    T.StructField("discogs_master_id", T.LongType()), T.StructField("main_release_id", T.LongType()),
-    T.StructField("title", T.StringType()), T.StructField("year", T.StringType()),
-    T.StructField("artists", T.ArrayType(ARTIST_STRUCT)), T.StructField("genres", T.ArrayType(T.StringType())),
-    T.StructField("styles", T.ArrayType(T.StringType())), T.StructField("data_quality", T.StringType()),
-])
+ARTIST_STRUCT = T.StructType(
+    [
+        T.StructField("id", T.LongType()),
+        T.StructField("name", T.StringType()),
+        T.StructField("anv", T.StringType()),
+        T.StructField("role", T.StringType()),
+    ]
+)
+RELEASE_RECORD_SCHEMA = T.StructType(
+    [
+        T.StructField("discogs_release_id", T.LongType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("artists", T.ArrayType(ARTIST_STRUCT)),
+        T.StructField("extraartists", T.ArrayType(ARTIST_STRUCT)),
+        T.StructField(
+            "labels",
+            T.ArrayType(
+                T.StructType(
+                    [
+                        T.StructField("name", T.StringType()),
+                        T.StructField("catno", T.StringType()),
+                        T.StructField("id", T.LongType()),
+                    ]
+                )
+            ),
+        ),
+        T.StructField(
+            "formats",
+            T.ArrayType(
+                T.StructType(
+                    [
+                        T.StructField("name", T.StringType()),
+                        T.StructField("qty", T.StringType()),
+                        T.StructField("text", T.StringType()),
+                        T.StructField("descriptions", T.ArrayType(T.StringType())),
+                    ]
+                )
+            ),
+        ),
+        T.StructField("genres", T.ArrayType(T.StringType())),
+        T.StructField("styles", T.ArrayType(T.StringType())),
+        T.StructField("country", T.StringType()),
+        T.StructField("released", T.StringType()),
+        T.StructField("data_quality", T.StringType()),
+        T.StructField("discogs_master_id", T.LongType()),
+        T.StructField("is_main_release", T.BooleanType()),
+        T.StructField(
+            "tracklist",
+            T.ArrayType(
+                T.StructType(
+                    [
+                        T.StructField("position", T.StringType()),
+                        T.StructField("title", T.StringType()),
+                        T.StructField("duration", T.StringType()),
+                    ]
+                )
+            ),
+        ),
+    ]
+)
+MASTER_RECORD_SCHEMA = T.StructType(
+    [
+        T.StructField("discogs_master_id", T.LongType()),
+        T.StructField("main_release_id", T.LongType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("year", T.StringType()),
+        T.StructField("artists", T.ArrayType(ARTIST_STRUCT)),
+        T.StructField("genres", T.ArrayType(T.StringType())),
+        T.StructField("styles", T.ArrayType(T.StringType())),
+        T.StructField("data_quality", T.StringType()),
+    ]
+)
 
 # %% ../nbs/00e_schemas.ipynb #b68ef82e
-SEARCH_RESULT_STRUCT = T.StructType([
-    T.StructField("id", T.LongType()), T.StructField("master_id", T.LongType()), T.StructField("type", T.StringType()),
-    T.StructField("title", T.StringType()), T.StructField("year", T.StringType()),
-    T.StructField("country", T.StringType()), T.StructField("genre", T.ArrayType(T.StringType())),
-    T.StructField("style", T.ArrayType(T.StringType())), T.StructField("format", T.ArrayType(T.StringType())),
-    T.StructField("label", T.ArrayType(T.StringType())), T.StructField("catno", T.StringType()),
-])
+SEARCH_RESULT_STRUCT = T.StructType(
+    [
+        T.StructField("id", T.LongType()),
+        T.StructField("master_id", T.LongType()),
+        T.StructField("type", T.StringType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("year", T.StringType()),
+        T.StructField("country", T.StringType()),
+        T.StructField("genre", T.ArrayType(T.StringType())),
+        T.StructField("style", T.ArrayType(T.StringType())),
+        T.StructField("format", T.ArrayType(T.StringType())),
+        T.StructField("label", T.ArrayType(T.StringType())),
+        T.StructField("catno", T.StringType()),
+    ]
+)
 SEARCH_RESULT_SCHEMA = T.StructType([*SEARCH_RESULT_STRUCT.fields, T.StructField("_corrupt_record", T.StringType())])
-SEARCH_RESPONSE_SCHEMA = T.StructType([
-    T.StructField("pagination", T.StructType([T.StructField("page", T.LongType()),
-                                              T.StructField("items", T.LongType()),
-                                              T.StructField("urls", T.MapType(T.StringType(), T.StringType()))])),
-    T.StructField("results", T.ArrayType(T.StringType())),  # each result's JSON text, parsed on its own below
-    T.StructField("_corrupt_record", T.StringType()),
-])
+SEARCH_RESPONSE_SCHEMA = T.StructType(
+    [
+        T.StructField(
+            "pagination",
+            T.StructType(
+                [
+                    T.StructField("page", T.LongType()),
+                    T.StructField("items", T.LongType()),
+                    T.StructField("urls", T.MapType(T.StringType(), T.StringType())),
+                ]
+            ),
+        ),
+        T.StructField("results", T.ArrayType(T.StringType())),  # each result's JSON text, parsed on its own below
+        T.StructField("_corrupt_record", T.StringType()),
+    ]
+)
 
 # %% ../nbs/00e_schemas.ipynb #4ff7cab7
 _S, _L, _I, _D, _B = T.StringType(), T.LongType(), T.IntegerType(), T.DoubleType(), T.BooleanType()
@@ -99,67 +198,178 @@ def _f(name, kind, nullable=True):
 
 
 PROVENANCE_FIELDS = [_f("source_file", _S), _f("ingested_at", T.TimestampType())]
-FILMS_SCHEMA = T.StructType([
-    _f("tmdb_id", _L, False), _f("imdb_id", _S), _f("title", _S), _f("original_title", _S), _f("original_language", _S),
-    _f("release_date", _S), _f("release_year", _I), _f("status", _S), _f("runtime", _D), _f("genres", _ARR),
-    _f("popularity", _D), _f("vote_average", _D), _f("vote_count", _L), _f("has_credits", _B),
-    _f("composers", _ARR), _f("composer_keys", _ARR), _f("alt_titles", _ARR), _f("title_key", _S),
-    _f("title_keys", _ARR), *PROVENANCE_FIELDS])
-RELEASES_SCHEMA = T.StructType([
-    _f("discogs_release_id", _L, False), _f("discogs_master_id", _L), _f("is_main_release", _B), _f("status", _S),
-    _f("title", _S), _f("title_key", _S), _f("artists", T.ArrayType(ARTIST_STRUCT)),
-    _f("extraartists", T.ArrayType(ARTIST_STRUCT)), *[f for f in RELEASE_RECORD_SCHEMA.fields if f.name in ("labels", "formats")],
-    _f("genres", _ARR), _f("styles", _ARR), _f("country", _S), _f("released", _S), _f("release_year", _I),
-    _f("data_quality", _S), RELEASE_RECORD_SCHEMA["tracklist"], _f("artist_keys", _ARR), _f("repaired", _S),
-    *PROVENANCE_FIELDS])
-MASTERS_SCHEMA = T.StructType([
-    _f("discogs_master_id", _L, False), _f("main_release_id", _L), _f("title", _S), _f("title_key", _S),
-    _f("year", _I), _f("artists", T.ArrayType(ARTIST_STRUCT)), _f("genres", _ARR), _f("styles", _ARR),
-    _f("data_quality", _S), _f("artist_keys", _ARR), _f("repaired", _S), *PROVENANCE_FIELDS])
-SEARCH_RESULTS_SCHEMA = T.StructType([
-    _f("discogs_id", _L, False), _f("result_type", _S), _f("discogs_release_id", _L), _f("discogs_master_id", _L),
-    _f("search_title", _S), _f("artist_credit", _S), _f("title", _S), _f("title_key", _S), _f("release_year", _I),
-    _f("country", _S), _f("genres", _ARR), _f("styles", _ARR), _f("formats", _ARR), _f("labels", _ARR),
-    _f("search_query", _S), _f("search_rank", _I), _f("search_page", _L), *PROVENANCE_FIELDS])
-QUARANTINE_SCHEMA = T.StructType([
-    _f("table", _S, False), _f("record_id", _S), _f("reason", _S, False), _f("source_file", _S), _f("raw", _S),
-    _f("raw_escaped", _B), _f("run_id", _S, False)])
-SCHEMAS = {"films": FILMS_SCHEMA, "releases": RELEASES_SCHEMA, "masters": MASTERS_SCHEMA,
-           "search_results": SEARCH_RESULTS_SCHEMA}
+FILMS_SCHEMA = T.StructType(
+    [
+        _f("tmdb_id", _L, False),
+        _f("imdb_id", _S),
+        _f("title", _S),
+        _f("original_title", _S),
+        _f("original_language", _S),
+        _f("release_date", _S),
+        _f("release_year", _I),
+        _f("status", _S),
+        _f("runtime", _D),
+        _f("genres", _ARR),
+        _f("popularity", _D),
+        _f("vote_average", _D),
+        _f("vote_count", _L),
+        _f("has_credits", _B),
+        _f("composers", _ARR),
+        _f("composer_keys", _ARR),
+        _f("alt_titles", _ARR),
+        _f("title_key", _S),
+        _f("title_keys", _ARR),
+        *PROVENANCE_FIELDS,
+    ]
+)
+RELEASES_SCHEMA = T.StructType(
+    [
+        _f("discogs_release_id", _L, False),
+        _f("discogs_master_id", _L),
+        _f("is_main_release", _B),
+        _f("status", _S),
+        _f("title", _S),
+        _f("title_key", _S),
+        _f("artists", T.ArrayType(ARTIST_STRUCT)),
+        _f("extraartists", T.ArrayType(ARTIST_STRUCT)),
+        *[f for f in RELEASE_RECORD_SCHEMA.fields if f.name in ("labels", "formats")],
+        _f("genres", _ARR),
+        _f("styles", _ARR),
+        _f("country", _S),
+        _f("released", _S),
+        _f("release_year", _I),
+        _f("data_quality", _S),
+        RELEASE_RECORD_SCHEMA["tracklist"],
+        _f("artist_keys", _ARR),
+        _f("repaired", _S),
+        *PROVENANCE_FIELDS,
+    ]
+)
+MASTERS_SCHEMA = T.StructType(
+    [
+        _f("discogs_master_id", _L, False),
+        _f("main_release_id", _L),
+        _f("title", _S),
+        _f("title_key", _S),
+        _f("year", _I),
+        _f("artists", T.ArrayType(ARTIST_STRUCT)),
+        _f("genres", _ARR),
+        _f("styles", _ARR),
+        _f("data_quality", _S),
+        _f("artist_keys", _ARR),
+        _f("repaired", _S),
+        *PROVENANCE_FIELDS,
+    ]
+)
+SEARCH_RESULTS_SCHEMA = T.StructType(
+    [
+        _f("discogs_id", _L, False),
+        _f("result_type", _S),
+        _f("discogs_release_id", _L),
+        _f("discogs_master_id", _L),
+        _f("search_title", _S),
+        _f("artist_credit", _S),
+        _f("title", _S),
+        _f("title_key", _S),
+        _f("release_year", _I),
+        _f("country", _S),
+        _f("genres", _ARR),
+        _f("styles", _ARR),
+        _f("formats", _ARR),
+        _f("labels", _ARR),
+        _f("search_query", _S),
+        _f("search_rank", _I),
+        _f("search_page", _L),
+        *PROVENANCE_FIELDS,
+    ]
+)
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        _f("table", _S, False),
+        _f("record_id", _S),
+        _f("reason", _S, False),
+        _f("source_file", _S),
+        _f("raw", _S),
+        _f("raw_escaped", _B),
+        _f("run_id", _S, False),
+    ]
+)
+SCHEMAS = {
+    "films": FILMS_SCHEMA,
+    "releases": RELEASES_SCHEMA,
+    "masters": MASTERS_SCHEMA,
+    "search_results": SEARCH_RESULTS_SCHEMA,
+}
 
 # %% ../nbs/00e_schemas.ipynb #93cc7e0d
-LINKS_SCHEMA = T.StructType([
-    T.StructField("tmdb_id", T.LongType(), False), T.StructField("discogs_master_id", T.LongType(), True),
-    T.StructField("discogs_release_id", T.LongType(), False), T.StructField("score", T.DoubleType(), False),
-    T.StructField("band", T.StringType(), False), T.StructField("film_title", T.StringType()),
-    T.StructField("film_year", T.IntegerType()), T.StructField("candidate_title", T.StringType()),
-    T.StructField("candidate_year", T.IntegerType()), T.StructField("year_source", T.StringType()),
-    T.StructField("sim_title", T.DoubleType()), T.StructField("title_pair", T.StringType()),
-    T.StructField("sequel_mismatch", T.BooleanType()), T.StructField("delta_year", T.IntegerType()),
-    T.StructField("composer_match", T.BooleanType()), T.StructField("has_style", T.BooleanType()),
-    T.StructField("has_genre", T.BooleanType()), T.StructField("has_phrase", T.BooleanType()),
-    T.StructField("not_film", T.BooleanType()), T.StructField("title_freq", T.LongType()),
-    T.StructField("blocked_by", T.ArrayType(T.StringType())), T.StructField("sources", T.ArrayType(T.StringType())),
-    T.StructField("n_releases", T.LongType()), T.StructField("evidence", T.MapType(T.StringType(), T.DoubleType())),
-    T.StructField("run_id", T.StringType()),
-])
-ENRICHED_SCHEMA = T.StructType([
-    T.StructField("tmdb_id", T.LongType(), False), T.StructField("title", T.StringType()),
-    T.StructField("release_year", T.IntegerType()), T.StructField("genres", T.ArrayType(T.StringType())),
-    T.StructField("popularity", T.DoubleType()), T.StructField("vote_average", T.DoubleType()),
-    T.StructField("vote_count", T.LongType()), T.StructField("n_soundtracks", T.IntegerType(), False),
-    T.StructField("has_soundtrack", T.BooleanType(), False), T.StructField("best_band", T.StringType()),
-    T.StructField("discogs_master_ids", T.ArrayType(T.LongType())),
-    T.StructField("soundtrack_genres", T.ArrayType(T.StringType())),
-    T.StructField("soundtrack_styles", T.ArrayType(T.StringType())),
-])
+LINKS_SCHEMA = T.StructType(
+    [
+        T.StructField("tmdb_id", T.LongType(), False),
+        T.StructField("discogs_master_id", T.LongType(), True),
+        T.StructField("discogs_release_id", T.LongType(), False),
+        T.StructField("score", T.DoubleType(), False),
+        T.StructField("band", T.StringType(), False),
+        T.StructField("film_title", T.StringType()),
+        T.StructField("film_year", T.IntegerType()),
+        T.StructField("candidate_title", T.StringType()),
+        T.StructField("candidate_year", T.IntegerType()),
+        T.StructField("year_source", T.StringType()),
+        T.StructField("sim_title", T.DoubleType()),
+        T.StructField("title_pair", T.StringType()),
+        T.StructField("sequel_mismatch", T.BooleanType()),
+        T.StructField("delta_year", T.IntegerType()),
+        T.StructField("composer_match", T.BooleanType()),
+        T.StructField("has_style", T.BooleanType()),
+        T.StructField("has_genre", T.BooleanType()),
+        T.StructField("has_phrase", T.BooleanType()),
+        T.StructField("not_film", T.BooleanType()),
+        T.StructField("title_freq", T.LongType()),
+        T.StructField("blocked_by", T.ArrayType(T.StringType())),
+        T.StructField("sources", T.ArrayType(T.StringType())),
+        T.StructField("n_releases", T.LongType()),
+        T.StructField("evidence", T.MapType(T.StringType(), T.DoubleType())),
+        T.StructField("run_id", T.StringType()),
+    ]
+)
+ENRICHED_SCHEMA = T.StructType(
+    [
+        T.StructField("tmdb_id", T.LongType(), False),
+        T.StructField("title", T.StringType()),
+        T.StructField("release_year", T.IntegerType()),
+        T.StructField("genres", T.ArrayType(T.StringType())),
+        T.StructField("popularity", T.DoubleType()),
+        T.StructField("vote_average", T.DoubleType()),
+        T.StructField("vote_count", T.LongType()),
+        T.StructField("n_soundtracks", T.IntegerType(), False),
+        T.StructField("has_soundtrack", T.BooleanType(), False),
+        T.StructField("best_band", T.StringType()),
+        T.StructField("discogs_master_ids", T.ArrayType(T.LongType())),
+        T.StructField("soundtrack_genres", T.ArrayType(T.StringType())),
+        T.StructField("soundtrack_styles", T.ArrayType(T.StringType())),
+    ]
+)
 
 # %% ../nbs/00e_schemas.ipynb #55dcbe93
-LABELS_SCHEMA = T.StructType([T.StructField(n, k) for n, k in [
-    ("source", T.StringType()), ("discogs_release_id", T.LongType()), ("discogs_master_id", T.LongType()),
-    ("discogs_title", T.StringType()), ("discogs_year", T.StringType()), ("discogs_genres", T.StringType()),
-    ("discogs_styles", T.StringType()), ("tmdb_id", T.LongType()), ("tmdb_title", T.StringType()),
-    ("tmdb_year", T.StringType()), ("label", T.StringType()), ("certainty", T.StringType()), ("rationale", T.StringType())]])
+LABELS_SCHEMA = T.StructType(
+    [
+        T.StructField(n, k)
+        for n, k in [
+            ("source", T.StringType()),
+            ("discogs_release_id", T.LongType()),
+            ("discogs_master_id", T.LongType()),
+            ("discogs_title", T.StringType()),
+            ("discogs_year", T.StringType()),
+            ("discogs_genres", T.StringType()),
+            ("discogs_styles", T.StringType()),
+            ("tmdb_id", T.LongType()),
+            ("tmdb_title", T.StringType()),
+            ("tmdb_year", T.StringType()),
+            ("label", T.StringType()),
+            ("certainty", T.StringType()),
+            ("rationale", T.StringType()),
+        ]
+    ]
+)
 
 # %% ../nbs/00e_schemas.ipynb #5e1f0e46
 def frame(spark: SparkSession, schema: T.StructType, rows: list[dict]) -> DataFrame:

@@ -36,6 +36,7 @@ __all__ = ['COMPRESSED_SUFFIXES', 'SHRINK_LIMIT', 'LOCK_NAME', 'LOCK_STALE_AFTER
 def arrow_schema(schema: T.StructType):
     "The Arrow schema of a Spark schema, timestamps in UTC, on PySpark 3.5 and 4 alike."
     from pyspark.sql.pandas.types import to_arrow_schema
+
     if "timezone" in inspect.signature(to_arrow_schema).parameters:  # PySpark 4
         return to_arrow_schema(schema, timezone="UTC")
     return to_arrow_schema(schema)
@@ -54,7 +55,7 @@ def local_path(uri: str) -> str | None:
     if not has_scheme(uri):
         return uri
     if uri.startswith("file:"):
-        return "/" + uri[len("file:"):].lstrip("/")
+        return "/" + uri[len("file:") :].lstrip("/")
     return None
 
 
@@ -143,8 +144,11 @@ def _siblings(spark: SparkSession, uri: str, marker: str) -> list[str]:
     fs, path = _fs_path(spark, parent)
     if not fs.exists(path):
         return []
-    found = [(s.getModificationTime(), s.getPath().toString()) for s in fs.listStatus(path)
-             if s.getPath().getName().startswith(prefix)]
+    found = [
+        (s.getModificationTime(), s.getPath().toString())
+        for s in fs.listStatus(path)
+        if s.getPath().getName().startswith(prefix)
+    ]
     return [p for _, p in sorted(found)]
 
 
@@ -171,7 +175,7 @@ def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
     try:
         step = 1 << 20
         for i in range(0, len(data), step):
-            out.write(bytearray(data[i:i + step]))
+            out.write(bytearray(data[i : i + step]))
     finally:
         out.close()
     _move_into_place(spark, tmp.toString(), uri)
@@ -235,7 +239,8 @@ def fs_unreadable(spark: SparkSession, uri: str) -> str | None:
     fs, path = _fs_path(spark, uri)
     jvm = spark.sparkContext._jvm
     codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
-        spark.sparkContext._jsc.hadoopConfiguration()).getCodec(path)
+        spark.sparkContext._jsc.hadoopConfiguration()
+    ).getCodec(path)
     if codec is None:
         return None
     if int(fs.getFileStatus(path).getLen()) == 0:
@@ -307,8 +312,10 @@ def write_table(df: DataFrame, uri: str, partitions: int | None = None, guard: s
         n_new = spark.read.parquet(tmp).count()
         n_old = spark.read.parquet(uri).count() if guard and table_exists(spark, uri) else 0
         if n_new < SHRINK_LIMIT * n_old:
-            raise ContractError(f"{uri} would shrink from {n_old} to {n_new} rows: is {guard} the input you meant? "
-                                "Run again with allow_shrink=true to replace it anyway")
+            raise ContractError(
+                f"{uri} would shrink from {n_old} to {n_new} rows: is {guard} the input you meant? "
+                "Run again with allow_shrink=true to replace it anyway"
+            )
     except BaseException:
         fs_delete(spark, tmp)  # a failed or refused write leaves nothing behind
         raise
@@ -350,8 +357,13 @@ def lock_record(run_id: str) -> dict:
         owner = getpass.getuser()
     except (KeyError, OSError):  # a container user without a passwd entry
         owner = str(os.getuid())
-    return {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "run_id": run_id,
-            "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "owner": owner,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "run_id": run_id,
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    }
 
 
 def holder_gone(holder: dict, now: dt.datetime | None = None) -> bool:
@@ -411,11 +423,15 @@ def acquire_lock(spark: SparkSession | None, output_root: str, run_id: str, say=
             holder = {}
         if holder.get("run_id") == run_id:
             return False
-        who = (f"run {holder.get('run_id')} ({holder.get('owner')}@{holder.get('host')}, pid {holder.get('pid')}, "
-               f"since {holder.get('started_at')})")
+        who = (
+            f"run {holder.get('run_id')} ({holder.get('owner')}@{holder.get('host')}, pid {holder.get('pid')}, "
+            f"since {holder.get('started_at')})"
+        )
         if not holder_gone(holder):
-            raise LockedError(f"output_root={output_root!r} is in use by {who}; wait for it to end, or delete {uri} "
-                              "if that run is gone")
+            raise LockedError(
+                f"output_root={output_root!r} is in use by {who}; wait for it to end, or delete {uri} "
+                "if that run is gone"
+            )
         say(f"taking over the lock on {output_root}: {who} is gone")
         fs_delete(spark, uri)
     raise LockedError(f"could not take the lock {uri}")

@@ -29,27 +29,43 @@ def _when(cond: str, reason: str) -> Column:
 
 
 RULES = {
-    "films": ("tmdb_id", [
-        _parse_error, lambda: _when("tmdb_id IS NULL", "missing tmdb_id"),
-        lambda: _when("tmdb_id <= 0", "tmdb_id not positive"),
-        lambda: _when("title IS NULL AND original_title IS NULL", "no title"),
-        lambda: _when("vote_average < 0 OR vote_average > 10", "vote_average outside [0, 10]"),
-        lambda: _when("popularity < 0 OR vote_count < 0", "negative popularity or vote_count"),
-    ]),
-    "releases": ("discogs_release_id", [
-        _parse_error, lambda: _when("discogs_release_id IS NULL", "missing release id"),
-        lambda: _when("title IS NULL", "no title"),
-        lambda: _when("discogs_master_id IS NOT NULL AND discogs_master_id <= 0", "master id not positive"),
-    ]),
-    "masters": ("discogs_master_id", [
-        _parse_error, lambda: _when("discogs_master_id IS NULL", "missing master id"),
-        lambda: _when("title IS NULL", "no title"),
-    ]),
-    "search_results": ("discogs_id", [
-        _parse_error, lambda: _when("discogs_id IS NULL", "missing result id"),
-        lambda: _when("title IS NULL", "no title"),
-        lambda: _when("result_type = 'release' AND discogs_release_id IS NULL", "release result without id"),
-    ]),
+    "films": (
+        "tmdb_id",
+        [
+            _parse_error,
+            lambda: _when("tmdb_id IS NULL", "missing tmdb_id"),
+            lambda: _when("tmdb_id <= 0", "tmdb_id not positive"),
+            lambda: _when("title IS NULL AND original_title IS NULL", "no title"),
+            lambda: _when("vote_average < 0 OR vote_average > 10", "vote_average outside [0, 10]"),
+            lambda: _when("popularity < 0 OR vote_count < 0", "negative popularity or vote_count"),
+        ],
+    ),
+    "releases": (
+        "discogs_release_id",
+        [
+            _parse_error,
+            lambda: _when("discogs_release_id IS NULL", "missing release id"),
+            lambda: _when("title IS NULL", "no title"),
+            lambda: _when("discogs_master_id IS NOT NULL AND discogs_master_id <= 0", "master id not positive"),
+        ],
+    ),
+    "masters": (
+        "discogs_master_id",
+        [
+            _parse_error,
+            lambda: _when("discogs_master_id IS NULL", "missing master id"),
+            lambda: _when("title IS NULL", "no title"),
+        ],
+    ),
+    "search_results": (
+        "discogs_id",
+        [
+            _parse_error,
+            lambda: _when("discogs_id IS NULL", "missing result id"),
+            lambda: _when("title IS NULL", "no title"),
+            lambda: _when("result_type = 'release' AND discogs_release_id IS NULL", "release result without id"),
+        ],
+    ),
 }
 
 
@@ -72,11 +88,21 @@ def split_valid(df: DataFrame, table: str, run_id: str) -> tuple[DataFrame, Data
     key, _ = RULES[table]
     checked = with_reasons(df, table)
     good = conform(checked.where(F.col("_reason").isNull()), schema)
-    record_id = F.coalesce(F.col(key).cast("string"), F.col("record_id")) if "record_id" in df.columns else F.col(key).cast("string")
+    record_id = (
+        F.coalesce(F.col(key).cast("string"), F.col("record_id"))
+        if "record_id" in df.columns
+        else F.col(key).cast("string")
+    )
     escaped = F.coalesce(F.col("_raw_escaped"), F.lit(False)) if "_raw_escaped" in df.columns else F.lit(False)
     bad = checked.where(F.col("_reason").isNotNull()).select(
-        F.lit(table).alias("table"), record_id.alias("record_id"), F.col("_reason").alias("reason"),
-        "source_file", F.col("_raw").alias("raw"), escaped.alias("raw_escaped"), F.lit(run_id).alias("run_id"))
+        F.lit(table).alias("table"),
+        record_id.alias("record_id"),
+        F.col("_reason").alias("reason"),
+        "source_file",
+        F.col("_raw").alias("raw"),
+        escaped.alias("raw_escaped"),
+        F.lit(run_id).alias("run_id"),
+    )
     return good, conform(bad, QUARANTINE_SCHEMA)
 
 # %% ../nbs/04_validate.ipynb #66b67ecc
@@ -98,10 +124,17 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             m.rows_in[table], m.rows_out[table], m.rows_quarantined[table] = n_in, n_out, n_bad
             if "repaired" in SCHEMAS[table].fieldNames():  # loaded, but not as they came: counted apart
                 m.figures.setdefault("rows_repaired", {})[table] = (
-                    spark.read.parquet(cfg.silver(table)).where("repaired IS NOT NULL").count())
+                    spark.read.parquet(cfg.silver(table)).where("repaired IS NOT NULL").count()
+                )
             if n_bad:
-                top = (spark.read.parquet(cfg.quarantine(table)).groupBy("reason").count()
-                       .orderBy(F.desc("count")).limit(5).collect())
+                top = (
+                    spark.read.parquet(cfg.quarantine(table))
+                    .groupBy("reason")
+                    .count()
+                    .orderBy(F.desc("count"))
+                    .limit(5)
+                    .collect()
+                )
                 reasons[table] = {r.reason[:200]: r["count"] for r in top}
         m.figures["top_quarantine_reasons"] = reasons
     return json.loads(m.to_json())

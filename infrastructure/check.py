@@ -9,6 +9,7 @@
 
 Writes the summary to metrics/checkov.json; exits 1 on any parse error, failed check or self-test miss.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,20 @@ def parse_errors(folder: Path) -> dict[str, str]:
 
 def checkov(folder: Path) -> dict:
     "checkov's Bicep results for `folder`: counts, and every failed and skipped check with its file and reason."
-    out = subprocess.run([str(Path(sys.executable).with_name("checkov")), "-d", str(folder), "--framework", "bicep",
-                          "--skip-download", "-o", "json"], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("checkov")),
+            "-d",
+            str(folder),
+            "--framework",
+            "bicep",
+            "--skip-download",
+            "-o",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode not in (0, 1) or not out.stdout.strip():
         raise RuntimeError(f"checkov did not run (exit {out.returncode}): {out.stderr[-2000:]}")
     report = json.loads(out.stdout)
@@ -42,12 +55,21 @@ def checkov(folder: Path) -> dict:
     if "results" not in report:  # checkov's empty-report shape: nothing was scanned
         return {"passed": 0, "failed": 0, "skipped": 0, "resource_count": 0, "failed_checks": [], "skipped_checks": []}
     res = report["results"]
-    row = lambda r: {"check": r["check_id"], "name": r["check_name"], "file": r["file_path"], "resource": r["resource"],
-                     "reason": r["check_result"].get("suppress_comment", "")}
-    return {"passed": len(res["passed_checks"]), "failed": len(res["failed_checks"]),
-            "skipped": len(res["skipped_checks"]), "resource_count": report["summary"].get("resource_count", 0),
-            "failed_checks": [row(r) for r in res["failed_checks"]],
-            "skipped_checks": [row(r) for r in res["skipped_checks"]]}
+    row = lambda r: {
+        "check": r["check_id"],
+        "name": r["check_name"],
+        "file": r["file_path"],
+        "resource": r["resource"],
+        "reason": r["check_result"].get("suppress_comment", ""),
+    }
+    return {
+        "passed": len(res["passed_checks"]),
+        "failed": len(res["failed_checks"]),
+        "skipped": len(res["skipped_checks"]),
+        "resource_count": report["summary"].get("resource_count", 0),
+        "failed_checks": [row(r) for r in res["failed_checks"]],
+        "skipped_checks": [row(r) for r in res["skipped_checks"]],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,9 +96,13 @@ def main(argv: list[str] | None = None) -> int:
         problems.append("self-test: checkov found no failure in tests/fixtures/bicep/insecure_storage.bicep")
 
     files = sorted(str(p) for p in folder.rglob("*.bicep"))
-    summary = {"files": files, "parse_errors": errors, **result,
-               "self_test": {"parse_errors": sorted(fixture_errors), "failed": fixture_result["failed"]},
-               "problems": problems}
+    summary = {
+        "files": files,
+        "parse_errors": errors,
+        **result,
+        "self_test": {"parse_errors": sorted(fixture_errors), "failed": fixture_result["failed"]},
+        "problems": problems,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=2))
 
@@ -84,8 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"checkov (bicep): passed={result['passed']} failed={result['failed']} skipped={result['skipped']}")
     for c in result["skipped_checks"]:
         print(f"  skipped {c['check']} in {c['file']} ({c['resource']}): {c['reason']}")
-    print(f"self-test: broken file caught={not any('broken' in p for p in problems)}, "
-          f"insecure fixture failed checks={fixture_result['failed']}")
+    print(
+        f"self-test: broken file caught={not any('broken' in p for p in problems)}, "
+        f"insecure fixture failed checks={fixture_result['failed']}"
+    )
     for p in problems:
         print(f"FAIL: {p}")
     return 1 if problems else 0

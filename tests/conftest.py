@@ -1,13 +1,14 @@
 "Shared fixtures: one local Spark session, and one full in-process run of the five stages on the bundled sample."
+
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
+from capstone.config import local_spark_env
+
 ROOT = Path(__file__).resolve().parents[1]
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+local_spark_env()
 
 
 def pytest_configure(config):
@@ -17,19 +18,25 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def spark():
     from pyspark.sql import SparkSession
+
     active = SparkSession.getActiveSession()
-    if active is not None:  # a Databricks cluster's own session (tests/run_suite.py there): used as it is, never stopped
+    if (
+        active is not None
+    ):  # a Databricks cluster's own session (tests/run_suite.py there): used as it is, never stopped
         yield active
         return
-    s = (SparkSession.builder.master("local[2]").appName("capstone-tests")
-         .config("spark.sql.shuffle.partitions", "1")
-         .config("spark.default.parallelism", "1")
-         .config("spark.ui.enabled", "false")
-         .config("spark.ui.showConsoleProgress", "false")
-         .config("spark.sql.session.timeZone", "UTC")
-         # one Python process per task, so coverage measures code that runs inside Spark workers
-         .config("spark.python.use.daemon", os.environ.get("CAPSTONE_TEST_DAEMON", "false"))
-         .getOrCreate())
+    s = (
+        SparkSession.builder.master("local[2]")
+        .appName("capstone-tests")
+        .config("spark.sql.shuffle.partitions", "1")
+        .config("spark.default.parallelism", "1")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        # one Python process per task, so coverage measures code that runs inside Spark workers
+        .config("spark.python.use.daemon", os.environ.get("CAPSTONE_TEST_DAEMON", "false"))
+        .getOrCreate()
+    )
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
@@ -40,11 +47,21 @@ def sample_run(spark, tmp_path_factory):
     "All six stages run in-process on the bundled sample; returns (cfg, metrics by stage)."
     from capstone import extract_discogs, extract_tmdb, match, prepare, report, validate
     from capstone.config import PipelineConfig
+
     out = tmp_path_factory.mktemp("sample_run")
-    cfg = PipelineConfig.from_params(project_root=str(ROOT), raw_root=str(out / "raw"), output_root=str(out),
-                                     run_id="test-sample", shuffle_partitions=2)
+    cfg = PipelineConfig.from_params(
+        project_root=str(ROOT),
+        raw_root=str(out / "raw"),
+        output_root=str(out),
+        run_id="test-sample",
+        shuffle_partitions=2,
+    )
     metrics = {}
     for mod in (extract_tmdb, extract_discogs, prepare, validate, match, report):
-        m = mod.run_step(spark, cfg) if mod not in (extract_tmdb, extract_discogs) else mod.run_step(spark, cfg, progress=False)
+        m = (
+            mod.run_step(spark, cfg)
+            if mod not in (extract_tmdb, extract_discogs)
+            else mod.run_step(spark, cfg, progress=False)
+        )
         metrics[m["stage"]] = m
     return cfg, metrics

@@ -4,14 +4,18 @@
 table must have the same columns, types, rows and cells; doubles may differ by at most 1e-12 (the last bits of a
 logistic on another libm), and the largest such difference is printed. Exit status 1 names every difference found.
 """
+
 import json
 import sys
 
 import numpy as np
 import pyarrow.parquet as pq
 
-TABLES = {"film_soundtrack_links": ["tmdb_id", "discogs_master_id", "discogs_release_id"],
-          "films_enriched": ["tmdb_id"], "unmatched": ["entity", "id"]}
+TABLES = {
+    "film_soundtrack_links": ["tmdb_id", "discogs_master_id", "discogs_release_id"],
+    "films_enriched": ["tmdb_id"],
+    "unmatched": ["entity", "id"],
+}
 TOLERANCE = 1e-12
 
 

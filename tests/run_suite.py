@@ -7,6 +7,7 @@ JUnit XML and coverage JSON land in `<metrics_root>/tests/<run_id>/`, beside the
 need this repo's local tools (the papermill runner and its kernel, the bundle CLI models, a wheel build) carry the
 `local_only` mark and are left out. The exit status is pytest's: failures, or coverage under `--fail-under`, fail it.
 """
+
 import argparse
 import configparser
 import os
@@ -47,18 +48,34 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT / "tests"))
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from capstone.config import local_spark_env
+
+    local_spark_env()
     if "DATABRICKS_RUNTIME_VERSION" in os.environ:
         from pyspark.sql import SparkSession
+
         use_local_default_fs(SparkSession.getActiveSession())
     with tempfile.TemporaryDirectory() as tmp:
         rc = coverage_config(Path(tmp) / "coveragerc")
-        code = pytest.main(["tests", "-m", "not local_only", "-p", "no:cacheprovider", f"--junitxml={tmp}/junit.xml",
-                            "--cov", f"--cov-config={rc}", "--cov-report=term", f"--cov-report=json:{tmp}/coverage.json",
-                            f"--cov-fail-under={args.fail_under}", *args.pytest_args])
+        code = pytest.main(
+            [
+                "tests",
+                "-m",
+                "not local_only",
+                "-p",
+                "no:cacheprovider",
+                f"--junitxml={tmp}/junit.xml",
+                "--cov",
+                f"--cov-config={rc}",
+                "--cov-report=term",
+                f"--cov-report=json:{tmp}/coverage.json",
+                f"--cov-fail-under={args.fail_under}",
+                *args.pytest_args,
+            ]
+        )
         from capstone.storage import fs_write_bytes
         from capstone.config import get_spark, join_uri
+
         spark, dest = get_spark(), join_uri(args.metrics_root, "tests", args.run_id)
         for name in ("junit.xml", "coverage.json"):
             report = Path(tmp) / name

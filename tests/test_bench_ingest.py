@@ -1,4 +1,5 @@
 "The ingestion benchmark's parts, on a small generated dump (generated data, labelled as such in its JSON)."
+
 import json
 import os
 import subprocess
@@ -7,7 +8,15 @@ import sys
 import pytest
 
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
-from capstone.tools.bench_ingest import FAULTS, baseline_iterparse, bench, broken, generate_dump, sample_records, tree_cpu_s
+from capstone.tools.bench_ingest import (
+    FAULTS,
+    baseline_iterparse,
+    bench,
+    broken,
+    generate_dump,
+    sample_records,
+    tree_cpu_s,
+)
 
 from conftest import ROOT
 
@@ -20,7 +29,12 @@ def test_generated_dump_is_labelled_and_has_known_faults(tmp_path):
     out = str(tmp_path / "generated-discogs_20990101_releases.xml.gz")
     desc = generate_dump(out, 1300, sample_records(SOURCE), bad_every=300)
     assert json.loads(open(out + ".generated.json").read())["generated"] is True
-    assert desc["records"] == 1300 and desc["faults"] == {"control_char": 1, "broken_nesting": 1, "bad_id": 1, "truncated": 1}
+    assert desc["records"] == 1300 and desc["faults"] == {
+        "control_char": 1,
+        "broken_nesting": 1,
+        "bad_id": 1,
+        "truncated": 1,
+    }
     base = baseline_iterparse(out)
     assert base["parsed"] + base["failed"] <= 1300 and base["seconds"] > 0
 

@@ -1,4 +1,5 @@
 """The extraction and matching benchmarks on tiny sizes: their accounting must be right, whatever the timings."""
+
 import random
 
 import pytest
@@ -14,7 +15,9 @@ pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py
 
 @pytest.fixture(scope="module")
 def material():
-    return real_material(str(ROOT / "data/sample/snapshots"), str(ROOT / "data/sample/dump/discogs_20200806_masters.xml.gz"))
+    return real_material(
+        str(ROOT / "data/sample/snapshots"), str(ROOT / "data/sample/dump/discogs_20200806_masters.xml.gz")
+    )
 
 
 def test_generated_world_is_labelled_and_its_traps_are_not_real_films(material):
@@ -36,7 +39,7 @@ def test_generated_world_is_labelled_and_its_traps_are_not_real_films(material):
 def test_composers_and_titles_stay_varied_as_the_world_grows(material):
     base, names, _ = material
     pool = composer_pool(names, 80000, random.Random(1))
-    assert pool[:len(names)] == names and len(pool) == 10000, "real names first, then one composer per eight films"
+    assert pool[: len(names)] == names and len(pool) == 10000, "real names first, then one composer per eight films"
     assert len({p.casefold() for p in pool}) == len(pool)
     assert [film_title(base, i, random.Random(1)) for i in range(3)] == [t for t, _ in base[:3]]
     first, spliced = base[5][0].split(), film_title(base, len(base) + 5, random.Random(1)).split()
@@ -73,4 +76,10 @@ def test_extract_bench_accounts_for_every_film(spark, tmp_path, fault):
 def test_extract_bench_resume_refetches_only_the_lost_half(spark, tmp_path):
     bodies = sample_bodies(str(ROOT / "data/sample/snapshots"), 20)
     out = resume_case(spark, bodies, rate=1000, workdir=str(tmp_path), batch_size=5)
-    assert (out["refetched_ids"], out["fetched_when_done"], out["landed"], out["lost"], out["duplicated"]) == (10, 0, 20, 0, 0)
+    assert (out["refetched_ids"], out["fetched_when_done"], out["landed"], out["lost"], out["duplicated"]) == (
+        10,
+        0,
+        20,
+        0,
+        0,
+    )

@@ -3,6 +3,7 @@
 The bundle CLI cannot run here, so these tests check what it would: notebook paths, parameter names, task order,
 the cluster, the targets, and the job and cluster specs against the Python bundle models (`databricks-bundles`).
 """
+
 import ast
 import configparser
 import re
@@ -41,8 +42,11 @@ def resolve(value: str, target: str) -> str:
     "Substitute `${var.*}`, `${workspace.*}`, `${bundle.*}` and `{{job.run_id}}` as the CLI and Jobs would."
     variables = {k: v.get("default") for k, v in BUNDLE["variables"].items()}
     variables |= BUNDLE["targets"][target].get("variables", {})
-    known = {"workspace.file_path": f"/Workspace/Users/someone/.bundle/{BUNDLE['bundle']['name']}/{target}/files",
-             "workspace.current_user.short_name": "someone", "bundle.target": target}
+    known = {
+        "workspace.file_path": f"/Workspace/Users/someone/.bundle/{BUNDLE['bundle']['name']}/{target}/files",
+        "workspace.current_user.short_name": "someone",
+        "bundle.target": target,
+    }
     for _ in range(3):  # variables may refer to workspace paths
         value = re.sub(r"\$\{var\.(\w+)\}", lambda m: str(variables[m.group(1)]), value)
         value = re.sub(r"\$\{((?!var\.)[\w.]+)\}", lambda m: known[m.group(1)], value)
@@ -68,8 +72,11 @@ def test_parameters_without_a_usable_default_are_given():
     "On a cluster the run id must be shared and a repo-relative default path means nothing: both must be set."
     for stage, task in TASKS.items():
         declared = notebook_defaults(task["notebook_task"]["notebook_path"])
-        needed = {"run_id"} | {n for n, v in declared.items()
-                               if n in PATH_FIELDS and v and not re.match(r"^\w+:", v) and not v.startswith("/")}
+        needed = {"run_id"} | {
+            n
+            for n, v in declared.items()
+            if n in PATH_FIELDS and v and not re.match(r"^\w+:", v) and not v.startswith("/")
+        }
         given = task["notebook_task"]["base_parameters"]
         assert needed <= set(given), (stage, needed - set(given))
         assert given["run_id"] == "{{job.run_id}}"
@@ -95,7 +102,11 @@ def test_cluster_is_the_single_node_blob_cluster():
     for spec in (jc["new_cluster"], BUNDLE["resources"]["clusters"]["capstone_blob_cluster"]):
         assert spec["cluster_name"] == "capstone-blob-cluster"
         assert spec["spark_version"].startswith("14.3.")
-        assert (spec["node_type_id"], spec["num_workers"], spec["autotermination_minutes"]) == ("Standard_D4ps_v6", 0, 30)
+        assert (spec["node_type_id"], spec["num_workers"], spec["autotermination_minutes"]) == (
+            "Standard_D4ps_v6",
+            0,
+            30,
+        )
         assert spec["spark_conf"]["spark.databricks.cluster.profile"] == "singleNode"
         assert spec["custom_tags"]["ResourceClass"] == "SingleNode"
 
@@ -123,14 +134,21 @@ def test_specs_parse_against_the_bundle_models():
 
 
 class _Widgets:
-    def __init__(self, preset): self.values = dict(preset)
-    def text(self, name, default, label=None): self.values.setdefault(name, default)
-    def get(self, name): return self.values[name]
+    def __init__(self, preset):
+        self.values = dict(preset)
+
+    def text(self, name, default, label=None):
+        self.values.setdefault(name, default)
+
+    def get(self, name):
+        return self.values[name]
 
 
 class _Dbutils:
     "Databricks' `dbutils` as a job task sees it: widgets preset from `base_parameters`, as strings."
-    def __init__(self, preset): self.widgets = _Widgets(preset)
+
+    def __init__(self, preset):
+        self.widgets = _Widgets(preset)
 
 
 @pytest.mark.parametrize("target", ["dev", "prod"])
@@ -149,8 +167,19 @@ def test_every_task_builds_its_config_from_widgets(target):
 
 
 CONSTRAINTS = ROOT / "infrastructure/databricks/runtime-14.3-lts.txt"
-RUNTIME_IMPORTS = {"pandas", "numpy", "pyarrow", "matplotlib", "lxml", "requests", "urllib3", "rapidfuzz",
-                   "requests-ratelimiter", "tqdm", "fastcore"}
+RUNTIME_IMPORTS = {
+    "pandas",
+    "numpy",
+    "pyarrow",
+    "matplotlib",
+    "lxml",
+    "requests",
+    "urllib3",
+    "rapidfuzz",
+    "requests-ratelimiter",
+    "tqdm",
+    "fastcore",
+}
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +198,9 @@ def wheel(tmp_path_factory):
 def requires_dist(wheel_path: Path) -> list[Requirement]:
     names = zipfile.ZipFile(wheel_path).namelist()
     meta = zipfile.ZipFile(wheel_path).read(next(n for n in names if n.endswith("METADATA"))).decode()
-    return [Requirement(line.split(":", 1)[1].strip()) for line in meta.splitlines() if line.startswith("Requires-Dist:")]
+    return [
+        Requirement(line.split(":", 1)[1].strip()) for line in meta.splitlines() if line.startswith("Requires-Dist:")
+    ]
 
 
 def runtime_pins() -> dict[str, Version]:
@@ -187,8 +218,18 @@ def runtime_pins() -> dict[str, Version]:
 
 def test_artifact_build_makes_an_importable_wheel(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    product = ("config", "storage", "metrics", "fetch", "extract_tmdb", "extract_discogs", "prepare", "validate", "match",
-               "report")
+    product = (
+        "config",
+        "storage",
+        "metrics",
+        "fetch",
+        "extract_tmdb",
+        "extract_discogs",
+        "prepare",
+        "validate",
+        "match",
+        "report",
+    )
     tools = ("__init__", "runner", "slides", "bench_extract", "bench_ingest", "bench_match")
     assert {f"capstone/{m}.py" for m in product} | {f"capstone/tools/{m}.py" for m in tools} <= set(names)
     assert "capstone/core.py" not in names
@@ -196,18 +237,28 @@ def test_artifact_build_makes_an_importable_wheel(wheel):
 
 def test_wheel_requirements_upgrade_no_library_of_the_runtime(wheel):
     pins = runtime_pins()
-    assert {"pyspark", "pandas", "numpy", "pyarrow", "urllib3", "requests", "lxml", "matplotlib", "ipykernel"} <= set(pins)
+    assert {"pyspark", "pandas", "numpy", "pyarrow", "urllib3", "requests", "lxml", "matplotlib", "ipykernel"} <= set(
+        pins
+    )
     reqs = requires_dist(wheel)
     for req in reqs:  # extras included: the test job installs `test` on the cluster
         name = canonicalize_name(req.name)
         if name in pins:
-            assert req.specifier.contains(pins[name], prereleases=True), f"{req} would replace the runtime's {name} {pins[name]}"
+            assert req.specifier.contains(pins[name], prereleases=True), (
+                f"{req} would replace the runtime's {name} {pins[name]}"
+            )
     base = {canonicalize_name(r.name) for r in reqs if r.marker is None}
-    assert base == {canonicalize_name(n) for n in RUNTIME_IMPORTS}, "the wheel asks a cluster for what its stages import"
+    assert base == {canonicalize_name(n) for n in RUNTIME_IMPORTS}, (
+        "the wheel asks a cluster for what its stages import"
+    )
     spark = [r for r in reqs if canonicalize_name(r.name) == "pyspark"]
     assert any(r.marker.evaluate({"extra": "spark"}) for r in spark), "local installs take pyspark from the spark extra"
-    assert all(r.marker is not None and not r.marker.evaluate({"extra": "run"}) for r in spark), "a cluster brings its own"
-    tools = {canonicalize_name(r.name) for r in reqs if r.marker is not None and not r.marker.evaluate({"extra": "spark"})}
+    assert all(r.marker is not None and not r.marker.evaluate({"extra": "run"}) for r in spark), (
+        "a cluster brings its own"
+    )
+    tools = {
+        canonicalize_name(r.name) for r in reqs if r.marker is not None and not r.marker.evaluate({"extra": "spark"})
+    }
     assert {"papermill", "nbconvert", "ipykernel", "python-pptx", "psutil", "pytest"} <= tools
 
 
@@ -235,9 +286,12 @@ def test_interactive_cluster_sends_repo_outputs_to_the_lake():
     for target in ("dev", "prod"):
         lake = resolve(spec["spark_env_vars"]["CAPSTONE_LAKE_ROOT"], target)
         assert lake.startswith("abfss://") or lake.startswith("/Volumes/"), lake
-        cfg = notebook_config(dict(raw_root="data/out/raw", output_root="data/out", snapshot_root="data/sample/snapshots"),
-                              _Dbutils({}), project_root="/Workspace/Repos/someone/capstone",
-                              environ={"CAPSTONE_LAKE_ROOT": lake})
+        cfg = notebook_config(
+            dict(raw_root="data/out/raw", output_root="data/out", snapshot_root="data/sample/snapshots"),
+            _Dbutils({}),
+            project_root="/Workspace/Repos/someone/capstone",
+            environ={"CAPSTONE_LAKE_ROOT": lake},
+        )
         assert (cfg.raw_root, cfg.output_root) == (f"{lake}/raw", lake)
         assert cfg.snapshot_root.startswith("/Workspace/Repos/someone/capstone/")  # read on the driver
 
@@ -248,8 +302,9 @@ def test_prod_never_points_at_the_repo():
     for stage, task in TASKS.items():
         defaults = notebook_defaults(task["notebook_task"]["notebook_path"])
         preset = {k: resolve(str(v), "prod") for k, v in task["notebook_task"]["base_parameters"].items()}
-        cfg = notebook_config(defaults, _Dbutils(preset), project_root="/Workspace/Shared/.bundle/x/prod/files",
-                              environ={})
+        cfg = notebook_config(
+            defaults, _Dbutils(preset), project_root="/Workspace/Shared/.bundle/x/prod/files", environ={}
+        )
         for name in PATH_FIELDS:
             if name not in defaults and name not in ("gold_root", "metrics_root"):
                 continue  # the notebook does not take it

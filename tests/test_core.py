@@ -10,26 +10,38 @@ import pytest
 from chispa import assert_df_equality
 
 from capstone.config import ConfigError, PipelineConfig, get_secret, get_spark, has_scheme, join_uri, resolve_uri
-from capstone.storage import (ContractError, fs_copy, fs_exists, fs_list, fs_read_bytes, fs_write_bytes, read_table,
-                              write_table)
+from capstone.storage import (
+    ContractError,
+    fs_copy,
+    fs_exists,
+    fs_list,
+    fs_read_bytes,
+    fs_write_bytes,
+    read_table,
+    write_table,
+)
 from capstone.metrics import read_metrics, stage_metrics
 
 
 def test_config_coerces_widget_strings():
-    cfg = PipelineConfig.from_params(project_root="/repo", match_threshold="0.95", review_threshold="0.4",
-                                     tmdb_max_films="25", run_id="abc")
+    cfg = PipelineConfig.from_params(
+        project_root="/repo", match_threshold="0.95", review_threshold="0.4", tmdb_max_films="25", run_id="abc"
+    )
     assert (cfg.match_threshold, cfg.review_threshold, cfg.tmdb_max_films) == (0.95, 0.4, 25)
     assert cfg.silver("films") == "/repo/data/out/silver/films"
     assert cfg.metrics_path("match") == "/repo/data/out/metrics/abc/match.json"
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"raw_rot": "x"}, "raw_rot"),
-    ({"tmdb_max_films": "many"}, "tmdb_max_films"),
-    ({"discogs_source": "ftp"}, "discogs_source"),
-    ({"match_threshold": "0.4", "review_threshold": "0.5"}, "review_threshold"),
-    ({"run_id": "a b"}, "run_id"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"raw_rot": "x"}, "raw_rot"),
+        ({"tmdb_max_films": "many"}, "tmdb_max_films"),
+        ({"discogs_source": "ftp"}, "discogs_source"),
+        ({"match_threshold": "0.4", "review_threshold": "0.5"}, "review_threshold"),
+        ({"run_id": "a b"}, "run_id"),
+    ],
+)
 def test_config_rejects_bad_values(params, message):
     with pytest.raises(ConfigError, match=message):
         PipelineConfig.from_params(**params)
@@ -47,8 +59,12 @@ def test_uris_are_not_paths():
 
 def test_gold_and_metrics_can_live_in_their_own_containers():
     lake = "abfss://{}@acct.dfs.core.windows.net/prod"
-    cfg = PipelineConfig.from_params(output_root=lake.format("silver"), gold_root=lake.format("gold"),
-                                     metrics_root=lake.format("metrics"), run_id="r7")
+    cfg = PipelineConfig.from_params(
+        output_root=lake.format("silver"),
+        gold_root=lake.format("gold"),
+        metrics_root=lake.format("metrics"),
+        run_id="r7",
+    )
     assert cfg.silver("films") == lake.format("silver") + "/silver/films"
     assert cfg.gold("films_enriched") == lake.format("gold") + "/films_enriched"
     assert cfg.metrics_path("match") == lake.format("metrics") + "/r7/match.json"
@@ -123,8 +139,14 @@ while True:
 def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_use(spark, tmp_path):
     "A writer replacing a table over and over is killed outright at a random instant, JVM included."
     uri = str(tmp_path / "tbl")
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, uri], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, start_new_session=True, env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, uri],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+        env=dict(os.environ, PYSPARK_PYTHON=sys.executable),
+    )
     try:
         assert proc.stdout.readline().strip() == "1", "the first version is written"
         time.sleep(random.uniform(0.0, 2.0))  # somewhere inside a later write: parquet files, _SUCCESS or the swap
@@ -141,9 +163,15 @@ def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_
 def test_fs_unreadable_names_empty_truncated_and_corrupt_compressed_files(spark, tmp_path):
     import gzip
     from capstone.storage import fs_unreadable
+
     whole = gzip.compress(b"".join(b'{"id": %d}\n' % i for i in range(5000)))
-    files = {"ok.jsonl.gz": whole, "cut.jsonl.gz": whole[: len(whole) // 2], "empty.jsonl.gz": b"",
-             "garbage.jsonl.gz": b"not gzip at all", "plain.jsonl": b"{}\n"}
+    files = {
+        "ok.jsonl.gz": whole,
+        "cut.jsonl.gz": whole[: len(whole) // 2],
+        "empty.jsonl.gz": b"",
+        "garbage.jsonl.gz": b"not gzip at all",
+        "plain.jsonl": b"{}\n",
+    }
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     got = {name: fs_unreadable(spark, str(tmp_path / name)) for name in files}

@@ -1,4 +1,5 @@
 "Discogs dump ingestion on the real dump slices, the soundtrack view's rules on real records, and re-ingestion."
+
 import gzip
 import shutil
 
@@ -24,45 +25,61 @@ def test_real_values_from_the_dump_slices(sample_run, spark):
     masters = spark.read.parquet(cfg.silver("masters"))
     releases = spark.read.parquet(cfg.silver("releases"))
     heat = one(masters, "discogs_master_id = 129714")
-    assert (heat.title, heat.year, "Stage & Screen" in heat.genres, "Score" in heat.styles) == \
-        ("Heat (Music From The Motion Picture)", 1995, True, True)
+    assert (heat.title, heat.year, "Stage & Screen" in heat.genres, "Score" in heat.styles) == (
+        "Heat (Music From The Motion Picture)",
+        1995,
+        True,
+        True,
+    )
     assert one(masters, "discogs_master_id = 517026").year is None, "a master year of 0 means unknown"
     no_date = one(releases, "discogs_release_id = 1586316")
     assert (no_date.released, no_date.release_year, no_date.title) == (None, None, "Open Your Heart")
     knockin = one(releases, "discogs_release_id = 6")
     assert ("Alexi Delano", "Recorded By, Written-By") in {(a.name, a.role) for a in knockin.extraartists}
     first = one(releases, "discogs_release_id = 4")
-    assert (first.discogs_master_id, first.is_main_release, first.released, first.country) == (104980, False, "1999-11-02", "US")
+    assert (first.discogs_master_id, first.is_main_release, first.released, first.country) == (
+        104980,
+        False,
+        "1999-11-02",
+        "US",
+    )
     assert [(t.position, t.title, t.duration) for t in first.tracklist][0] == ("1", "Moving Cities", "6:24")
     assert first.labels[0].catno == "9 47555-2" and first.formats[0].name == "CD"
 
 
 def test_every_record_of_the_slices_is_accounted_for(sample_run):
     _, metrics = sample_run
-    raw = {"releases": gzip.decompress((DUMP / "discogs_20200806_releases.xml.gz").read_bytes()).count(b"<release "),
-           "masters": gzip.decompress((DUMP / "discogs_20200806_masters.xml.gz").read_bytes()).count(b"<master ")}
+    raw = {
+        "releases": gzip.decompress((DUMP / "discogs_20200806_releases.xml.gz").read_bytes()).count(b"<release "),
+        "masters": gzip.decompress((DUMP / "discogs_20200806_masters.xml.gz").read_bytes()).count(b"<master "),
+    }
     for table in ("releases", "masters"):
         assert metrics["prepare"]["rows_in"][table] == raw[table]
         v = metrics["validate"]
         assert v["rows_out"][table] + v["rows_quarantined"][table] == raw[table]
 
 
-@pytest.mark.parametrize("candidate_id, is_candidate, not_film", [
-    ("m1033347", True, False),   # The Second Best Exotic Marigold Hotel: a film score
-    ("m129714", True, False),    # Heat: a film soundtrack
-    ("m1033283", True, True),    # Diddy Kong Racing: video-game music (Chiptune, Soundtrack)
-    ("m1162081", True, True),    # FAB - Music From The TV Shows By Barry Gray: TV themes
-    ("m910735", True, True),     # El Barberillo De Lavapies: a zarzuela, a stage work
-    ("m937448", True, False),    # Frank Sinatra swing compilation: Discogs files it under Stage & Screen, so it is a
-                                 # candidate; no film matches it, and matching (not the view) must leave it unlinked
-    ("m104980", False, False),   # Faze Action - Moving Cities: house music, no soundtrack evidence at all
-])
+@pytest.mark.parametrize(
+    "candidate_id, is_candidate, not_film",
+    [
+        ("m1033347", True, False),  # The Second Best Exotic Marigold Hotel: a film score
+        ("m129714", True, False),  # Heat: a film soundtrack
+        ("m1033283", True, True),  # Diddy Kong Racing: video-game music (Chiptune, Soundtrack)
+        ("m1162081", True, True),  # FAB - Music From The TV Shows By Barry Gray: TV themes
+        ("m910735", True, True),  # El Barberillo De Lavapies: a zarzuela, a stage work
+        ("m937448", True, False),  # Frank Sinatra swing compilation: Discogs files it under Stage & Screen, so it is a
+        # candidate; no film matches it, and matching (not the view) must leave it unlinked
+        ("m104980", False, False),  # Faze Action - Moving Cities: house music, no soundtrack evidence at all
+    ],
+)
 def test_soundtrack_view_rules_on_real_records(sample_run, spark, candidate_id, is_candidate, not_film):
     cfg, _ = sample_run
     items = spark.read.parquet(cfg.silver("discogs_items"))
     row = one(items, F.col("candidate_id") == candidate_id)
     assert (row.is_soundtrack_candidate, row.not_film) == (is_candidate, not_film)
-    in_view = spark.read.parquet(cfg.silver("soundtrack_candidates")).where(F.col("candidate_id") == candidate_id).count()
+    in_view = (
+        spark.read.parquet(cfg.silver("soundtrack_candidates")).where(F.col("candidate_id") == candidate_id).count()
+    )
     assert in_view == int(is_candidate)
 
 
@@ -83,7 +100,11 @@ def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
     newer = b'<releases>\n<release id="4" status="Accepted"><title>Moving Cities (newer dump)</title></release>\n</releases>\n'
     (raw / "discogs_20210101_releases.xml.gz").write_bytes(gzip.compress(newer))
     m = prepare(spark, cfg)
-    assert (m["rows_in"]["releases"], m["rows_out"]["releases"], m["figures"]["releases_superseded_duplicates"]) == (603, 602, 1)
+    assert (m["rows_in"]["releases"], m["rows_out"]["releases"], m["figures"]["releases_superseded_duplicates"]) == (
+        603,
+        602,
+        1,
+    )
     staged = spark.read.parquet(cfg.staging("releases"))
     assert one(staged, "discogs_release_id = 4").title == "Moving Cities (newer dump)"
 
@@ -97,6 +118,7 @@ def _path_oracle(el, path, fields):
 def test_one_pass_extractor_agrees_with_path_lookups_on_every_real_record(kind):
     from lxml import etree
     from capstone.prepare import RECORDS
+
     root = etree.fromstring(gzip.decompress((DUMP / f"discogs_20200806_{kind}s.xml.gz").read_bytes()))
     records = root.findall(kind)
     assert len(records) in (602, 598)
@@ -105,17 +127,21 @@ def test_one_pass_extractor_agrees_with_path_lookups_on_every_real_record(kind):
         assert rec["title"] == el.findtext("title")
         assert rec["genres"] == [g.text for g in el.findall("genres/genre")]
         assert rec["styles"] == [s.text for s in el.findall("styles/style")]
-        assert [(a["name"], a["anv"], a["role"]) for a in rec["artists"]] == \
-            _path_oracle(el, "artists/artist", ["name", "anv", "role"])
+        assert [(a["name"], a["anv"], a["role"]) for a in rec["artists"]] == _path_oracle(
+            el, "artists/artist", ["name", "anv", "role"]
+        )
         if kind == "master":
             assert rec["year"] == el.findtext("year")
             continue
-        assert [(a["name"], a["role"]) for a in rec["extraartists"]] == \
-            _path_oracle(el, "extraartists/artist", ["name", "role"])
-        assert [(t["position"], t["title"], t["duration"]) for t in rec["tracklist"]] == \
-            _path_oracle(el, "tracklist/track", ["position", "title", "duration"])
-        assert [f["descriptions"] for f in rec["formats"]] == \
-            [[d.text for d in f.findall("descriptions/description")] for f in el.findall("formats/format")]
+        assert [(a["name"], a["role"]) for a in rec["extraartists"]] == _path_oracle(
+            el, "extraartists/artist", ["name", "role"]
+        )
+        assert [(t["position"], t["title"], t["duration"]) for t in rec["tracklist"]] == _path_oracle(
+            el, "tracklist/track", ["position", "title", "duration"]
+        )
+        assert [f["descriptions"] for f in rec["formats"]] == [
+            [d.text for d in f.findall("descriptions/description")] for f in el.findall("formats/format")
+        ]
         assert rec["released"] == el.findtext("released")
         master = el.find("master_id")
         assert rec["discogs_master_id"] == (int(master.text) if master is not None else None)

@@ -17,7 +17,9 @@ def test_replay_serves_recorded_before_derived(spark):
     status, body = snapshot.body(27205)
     inception = json.loads(body)
     assert status == 200 and inception["title"] == "Inception"
-    assert any(c["job"] == "Original Music Composer" and c["name"] == "Hans Zimmer" for c in inception["credits"]["crew"])
+    assert any(
+        c["job"] == "Original Music Composer" and c["name"] == "Hans Zimmer" for c in inception["credits"]["crew"]
+    )
     status, body = snapshot.body(78)
     assert status == 200 and json.loads(body)["title"] == "Blade Runner" and "credits" not in json.loads(body)
     assert snapshot.body(999999999)[0] == 404
@@ -36,8 +38,9 @@ def test_extract_tmdb_lands_every_id_once(sample_run):
 
 
 def test_rerun_of_replay_replaces_not_appends(spark, tmp_path):
-    cfg = PipelineConfig.from_params(project_root=str(ROOT), raw_root=str(tmp_path / "raw"), output_root=str(tmp_path),
-                                     tmdb_max_films=5)
+    cfg = PipelineConfig.from_params(
+        project_root=str(ROOT), raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), tmdb_max_films=5
+    )
     for _ in range(2):
         extract_tmdb(spark, cfg, progress=False)
     files = list((tmp_path / "raw" / "tmdb" / "movies").rglob("*.jsonl.gz"))
@@ -46,10 +49,14 @@ def test_rerun_of_replay_replaces_not_appends(spark, tmp_path):
 
 
 def test_parse_movie_ids_counts_bad_lines():
-    assert parse_movie_ids(['{"id": 1}', "not json", '{"id": true}', '{"x": 2}', '{"id": 1}', '{"id": 3}']) == ([1, 3], 3)
+    assert parse_movie_ids(['{"id": 1}', "not json", '{"id": true}', '{"x": 2}', '{"id": 1}', '{"id": 3}']) == (
+        [1, 3],
+        3,
+    )
 
 
 # --- Discogs --------------------------------------------------------------------------------------------------
+
 
 def test_dump_names_and_kinds(spark, tmp_path):
     assert dump_kind("/x/discogs_20200806_releases.xml.gz") == ("20200806", "releases")

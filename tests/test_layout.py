@@ -1,5 +1,6 @@
 """The product apart from its tools: what a cluster runs (capstone/) imports nothing of what only a developer or a
 batch user runs (capstone/tools/: runner, deck, benchmarks), nor their libraries."""
+
 import ast
 from pathlib import Path
 
@@ -9,8 +10,20 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "capstone"
 PRODUCT = sorted(p for p in PACKAGE.glob("*.py") if p.name != "_modidx.py")
-TOOL_LIBRARIES = {"papermill", "nbformat", "nbconvert", "nbclient", "pptx", "psutil", "pytest", "pytest_httpserver",
-                  "werkzeug", "IPython", "ipykernel", "fastcore"}
+TOOL_LIBRARIES = {
+    "papermill",
+    "nbformat",
+    "nbconvert",
+    "nbclient",
+    "pptx",
+    "psutil",
+    "pytest",
+    "pytest_httpserver",
+    "werkzeug",
+    "IPython",
+    "ipykernel",
+    "fastcore",
+}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -26,10 +39,25 @@ def imported_modules(path: Path) -> set[str]:
 
 
 def test_the_product_is_found():
-    assert {p.stem for p in PRODUCT} >= {"config", "storage", "metrics", "fetch", "extract_tmdb", "extract_discogs", "prepare", "validate",
-                                          "match", "report"}
-    assert {p.stem for p in (PACKAGE / "tools").glob("*.py")} >= {"runner", "slides", "bench_extract", "bench_ingest",
-                                                                   "bench_match"}
+    assert {p.stem for p in PRODUCT} >= {
+        "config",
+        "storage",
+        "metrics",
+        "fetch",
+        "extract_tmdb",
+        "extract_discogs",
+        "prepare",
+        "validate",
+        "match",
+        "report",
+    }
+    assert {p.stem for p in (PACKAGE / "tools").glob("*.py")} >= {
+        "runner",
+        "slides",
+        "bench_extract",
+        "bench_ingest",
+        "bench_match",
+    }
 
 
 @pytest.mark.parametrize("path", PRODUCT, ids=lambda p: p.name)

@@ -2,6 +2,7 @@
 
 Every fault test asserts the exact set of records landed, that none is duplicated, and where each other id went.
 """
+
 import datetime as dt
 import gzip
 import json
@@ -56,8 +57,11 @@ class FakeTmdb:
         self.calls.append(tmdb_id)
         if self.delay:
             time.sleep(self.delay)
-        ok = (request.headers.get("Authorization") == f"Bearer {self.token}" if self.api_key is None
-              else request.args.get("api_key") == self.api_key)
+        ok = (
+            request.headers.get("Authorization") == f"Bearer {self.token}"
+            if self.api_key is None
+            else request.args.get("api_key") == self.api_key
+        )
         if not ok:
             return Response('{"status_code":7,"status_message":"Invalid API key"}', status=401)
         if request.args.get("append_to_response") != "credits,external_ids":
@@ -82,14 +86,22 @@ def slow(seconds):
     def respond():
         time.sleep(seconds)
         return Response("{}", status=200)
+
     return respond
 
 
 def cfg_for(tmp_path, base, **extra):
     ids_file = tmp_path / "movie_ids_11_26_2026.json.gz"
-    return PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path / "out"),
-                                      snapshot_root=str(tmp_path / "snap"), tmdb_source="api",
-                                      tmdb_ids_file=str(ids_file), tmdb_base_url=base, run_id="live-test", **extra)
+    return PipelineConfig.from_params(
+        raw_root=str(tmp_path / "raw"),
+        output_root=str(tmp_path / "out"),
+        snapshot_root=str(tmp_path / "snap"),
+        tmdb_source="api",
+        tmdb_ids_file=str(ids_file),
+        tmdb_base_url=base,
+        run_id="live-test",
+        **extra,
+    )
 
 
 def write_ids(cfg, ids):
@@ -152,8 +164,11 @@ def test_every_film_lands_once_and_deleted_films_are_recorded(spark, tmp_path, h
     assert landed(cfg, "not_found") == [999999901]
     assert (out["landed"], out["not_found"], out["quarantined"]) == (len(films), 1, 0)
     assert out["http"]["requests"] == len(ids) and out["http"]["retries"] == 0
-    inception = next(json.loads(x) for x in gzip.decompress(
-        next(Path(landing_dirs(cfg)["landed"]).glob("part-*")).read_bytes()).splitlines() if json.loads(x)["id"] == 27205)
+    inception = next(
+        json.loads(x)
+        for x in gzip.decompress(next(Path(landing_dirs(cfg)["landed"]).glob("part-*")).read_bytes()).splitlines()
+        if json.loads(x)["id"] == 27205
+    )
     assert inception == json.loads(films[27205])  # landed unchanged (compact, same keys and values)
 
 
@@ -189,9 +204,14 @@ def test_a_response_slower_than_the_timeout_is_retried_then_quarantined(spark, t
     server.faults[victim] = [slow(1.0)]
     cfg = cfg_for(tmp_path, server.base)
     ids = sorted(films)[:8]
-    out = extract_movies(spark, cfg, fast_session(server.base, retries=1), ids, batch_size=8, progress=False, timeout=0.3)
+    out = extract_movies(
+        spark, cfg, fast_session(server.base, retries=1), ids, batch_size=8, progress=False, timeout=0.3
+    )
     assert sorted(landed(cfg)) == sorted(set(ids) - {victim})
-    assert "Timeout" in quarantine_reasons(cfg)[victim]["reason"] or "Connection" in quarantine_reasons(cfg)[victim]["reason"]
+    assert (
+        "Timeout" in quarantine_reasons(cfg)[victim]["reason"]
+        or "Connection" in quarantine_reasons(cfg)[victim]["reason"]
+    )
     assert server.calls.count(victim) == 2 and out["quarantined"] == 1
 
 
@@ -209,7 +229,8 @@ def test_a_connection_dropped_mid_body_is_asked_again(spark, tmp_path, httpserve
 
 
 def test_invalid_json_and_odd_shapes_are_asked_again_then_quarantined_with_the_url_but_not_the_key(
-        spark, tmp_path, httpserver, films):
+    spark, tmp_path, httpserver, films
+):
     fake_key = f"fake-key-{uuid.uuid4().hex}"
     server = FakeTmdb(httpserver, films, api_key=fake_key)
     bad_json, wrong_id, once = sorted(films)[:3]
@@ -232,14 +253,17 @@ def test_invalid_json_and_odd_shapes_are_asked_again_then_quarantined_with_the_u
 
 def test_quarantined_ids_are_asked_again_by_the_next_runs_then_final(spark, tmp_path, httpserver, films):
     from capstone.extract_tmdb import QUARANTINE_RUNS
+
     server = FakeTmdb(httpserver, films)
     recovers, never = sorted(films)[:2]
     server.faults[never] = [Response("busy", status=503)]
     server.faults[recovers] = [Response("busy", status=503)] * 3 + ["ok"]  # 3 requests in run 1 (retries=2), then ok
     cfg = cfg_for(tmp_path, server.base)
     ids = sorted(films)
-    runs = [extract_movies(spark, cfg, fast_session(server.base, retries=2), ids, batch_size=5, progress=False)
-            for _ in range(QUARANTINE_RUNS + 1)]
+    runs = [
+        extract_movies(spark, cfg, fast_session(server.base, retries=2), ids, batch_size=5, progress=False)
+        for _ in range(QUARANTINE_RUNS + 1)
+    ]
     assert [r["quarantined"] for r in runs] == [2, 1, 1, 1]
     assert [r["quarantine"]["asked_again"] for r in runs] == [0, 2, 1, 0], "bounded: the last run asks for nothing"
     assert [r["quarantine"]["recovered"] for r in runs] == [0, 1, 0, 0]
@@ -271,8 +295,14 @@ def test_401_stops_the_run_naming_the_variables(spark, tmp_path, httpserver, fil
     server = FakeTmdb(httpserver, films, token="the-right-one")
     cfg = cfg_for(tmp_path, server.base)
     with pytest.raises(PermissionError, match="TMDB_READ_TOKEN or TMDB_API_KEY"):
-        extract_movies(spark, cfg, fast_session(server.base, {"Authorization": "Bearer wrong"}), sorted(films), batch_size=5,
-                       progress=False)
+        extract_movies(
+            spark,
+            cfg,
+            fast_session(server.base, {"Authorization": "Bearer wrong"}),
+            sorted(films),
+            batch_size=5,
+            progress=False,
+        )
     assert landed(cfg) == []
 
 
@@ -318,11 +348,27 @@ def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(spark, tmp_pat
     server = FakeTmdb(httpserver, films, delay=0.15)
     cfg = cfg_for(tmp_path, server.base, http_workers=1)
     ids = sorted(films)
-    params = {k: getattr(cfg, k) for k in ("raw_root", "output_root", "snapshot_root", "tmdb_source", "tmdb_ids_file",
-                                           "tmdb_base_url", "run_id", "http_workers")}
+    params = {
+        k: getattr(cfg, k)
+        for k in (
+            "raw_root",
+            "output_root",
+            "snapshot_root",
+            "tmdb_source",
+            "tmdb_ids_file",
+            "tmdb_base_url",
+            "run_id",
+            "http_workers",
+        )
+    }
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"}
-    child = subprocess.Popen([sys.executable, "-c", KILLED_RUN, json.dumps(params), json.dumps(ids)], env=env,
-                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(ROOT))
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_RUN, json.dumps(params), json.dumps(ids)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=str(ROOT),
+    )
     parts = Path(landing_dirs(cfg)["landed"])
     deadline = time.monotonic() + 120
     while len(list(parts.glob("part-*.jsonl.gz"))) < 2:
@@ -344,8 +390,9 @@ def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(spark, tmp_pat
     assert not [p for p in parts.iterdir() if not p.name.startswith((".", "part-"))]
 
 
-def test_secrets_appear_in_no_file_the_extraction_writes(spark, tmp_path, httpserver, films, monkeypatch, capsys,
-                                                        caplog):
+def test_secrets_appear_in_no_file_the_extraction_writes(
+    spark, tmp_path, httpserver, films, monkeypatch, capsys, caplog
+):
     key, token = f"tmdb-sentinel-{uuid.uuid4().hex}", f"discogs-sentinel-{uuid.uuid4().hex}"  # made up per run
     caplog.set_level(logging.DEBUG, logger="urllib3")
     server = FakeTmdb(httpserver, films, api_key=key)
@@ -356,9 +403,17 @@ def test_secrets_appear_in_no_file_the_extraction_writes(spark, tmp_path, httpse
     monkeypatch.delenv("TMDB_READ_TOKEN", raising=False)
     monkeypatch.setenv("TMDB_API_KEY", key)
     monkeypatch.setenv("DISCOGS_TOKEN", token)
-    cfg = cfg_for(tmp_path, server.base, discogs_source="record", discogs_base_url=httpserver.url_for(""),
-                  discogs_year_from=1982, discogs_year_to=1982, discogs_requests_per_min=60000,
-                  discogs_releases_dump="", discogs_masters_dump="")
+    cfg = cfg_for(
+        tmp_path,
+        server.base,
+        discogs_source="record",
+        discogs_base_url=httpserver.url_for(""),
+        discogs_year_from=1982,
+        discogs_year_to=1982,
+        discogs_requests_per_min=60000,
+        discogs_releases_dump="",
+        discogs_masters_dump="",
+    )
     write_ids(cfg, sorted(films) + [999999902])
     tm = extract_tmdb(spark, cfg, progress=False)
     dm = extract_discogs(spark, cfg, progress=False)
@@ -372,15 +427,26 @@ def test_secrets_appear_in_no_file_the_extraction_writes(spark, tmp_path, httpse
         assert key.encode() not in data and token.encode() not in data, p
     out = capsys.readouterr()
     assert key not in out.out + out.err and token not in out.out + out.err
-    ours = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug"))  # not the fake server's
+    ours = "\n".join(
+        r.getMessage() for r in caplog.records if not r.name.startswith("werkzeug")
+    )  # not the fake server's
     assert "Retry" in ours and "api_key=REDACTED" in ours
     assert key not in ours and token not in ours
 
 
 # --- Discogs --------------------------------------------------------------------------------------------------
 
-def fake_discogs(httpserver, token, pages_by_query, per_page=100, pages_reported=None, items_reported=None,
-                 remaining=None, faults=None):
+
+def fake_discogs(
+    httpserver,
+    token,
+    pages_by_query,
+    per_page=100,
+    pages_reported=None,
+    items_reported=None,
+    remaining=None,
+    faults=None,
+):
     """`/database/search`: the results of each (type, style, year), served `per_page` at a time; unknown queries
     are empty. `pages_reported`/`items_reported` override what pagination says, to imitate Discogs' off-by-ones."""
     calls = []
@@ -404,15 +470,22 @@ def fake_discogs(httpserver, token, pages_by_query, per_page=100, pages_reported
                 return fault
         results = pages_by_query.get(key, [])
         size = int(a.get("per_page"))
-        chunk = results[(page - 1) * size: page * size]
+        chunk = results[(page - 1) * size : page * size]
         items = (items_reported or {}).get(key, len(results))
         pages = (pages_reported or {}).get(key, -(-items // size))
         if not chunk and page > max(pages, 1):
             return Response('{"message": "Page not found"}', status=404)
         headers = {"X-Discogs-Ratelimit-Remaining": str(remaining)} if remaining is not None else {}
-        body = {"pagination": {"page": page, "pages": pages, "per_page": size, "items": items,
-                               "urls": {"next": f"{request.base_url}?page={page + 1}&token={token}"}},
-                "results": chunk}
+        body = {
+            "pagination": {
+                "page": page,
+                "pages": pages,
+                "per_page": size,
+                "items": items,
+                "urls": {"next": f"{request.base_url}?page={page + 1}&token={token}"},
+            },
+            "results": chunk,
+        }
         return Response(json.dumps(body), status=200, content_type="application/json", headers=headers)
 
     httpserver.expect_request("/database/search").respond_with_handler(handle)
@@ -420,10 +493,18 @@ def fake_discogs(httpserver, token, pages_by_query, per_page=100, pages_reported
 
 
 def discogs_cfg(tmp_path, httpserver, **extra):
-    return PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path / "out"),
-                                      snapshot_root=str(tmp_path / "snap"), discogs_source="api",
-                                      discogs_base_url=httpserver.url_for(""), discogs_year_from=1982,
-                                      discogs_year_to=1982, discogs_requests_per_min=60000, run_id="d1", **extra)
+    return PipelineConfig.from_params(
+        raw_root=str(tmp_path / "raw"),
+        output_root=str(tmp_path / "out"),
+        snapshot_root=str(tmp_path / "snap"),
+        discogs_source="api",
+        discogs_base_url=httpserver.url_for(""),
+        discogs_year_from=1982,
+        discogs_year_to=1982,
+        discogs_requests_per_min=60000,
+        run_id="d1",
+        **extra,
+    )
 
 
 def landed_results(cfg):
@@ -436,9 +517,15 @@ def landed_results(cfg):
 def test_search_pages_through_an_empty_last_page_and_an_off_by_one(spark, tmp_path, httpserver):
     score = [{"id": i, "title": f"Score {i}"} for i in range(250)]
     songs = [{"id": 1000 + i, "title": f"Songs {i}"} for i in range(200)]
-    calls = fake_discogs(httpserver, "tok", {("master", "Score", 1982): score, ("master", "Soundtrack", 1982): songs},
-                         pages_reported={("master", "Score", 1982): 2,        # says 2 pages, but 250 items: 3 pages
-                                         ("master", "Soundtrack", 1982): 3})  # says 3, page 3 comes back empty
+    calls = fake_discogs(
+        httpserver,
+        "tok",
+        {("master", "Score", 1982): score, ("master", "Soundtrack", 1982): songs},
+        pages_reported={
+            ("master", "Score", 1982): 2,  # says 2 pages, but 250 items: 3 pages
+            ("master", "Soundtrack", 1982): 3,
+        },
+    )  # says 3, page 3 comes back empty
     cfg = discogs_cfg(tmp_path, httpserver)
     session = fast_session(httpserver.url_for(""), discogs_headers("tok"))
     out = search_live(spark, cfg, session, progress=False)
@@ -467,8 +554,10 @@ def test_search_restart_fetches_only_missing_pages(spark, tmp_path, httpserver):
 
 
 def test_a_malformed_search_page_is_asked_again_and_a_page_that_stays_bad_is_final_after_three_runs(
-        spark, tmp_path, httpserver):
+    spark, tmp_path, httpserver
+):
     from capstone.fetch import QUARANTINE_RUNS
+
     score = [{"id": i} for i in range(300)]
     key = ("release", "Score", 1982)
     bad = Response('{"pagination": {"page": 2}, "resul', status=200)
@@ -483,7 +572,10 @@ def test_a_malformed_search_page_is_asked_again_and_a_page_that_stays_bad_is_fin
     assert sorted(landed_results(cfg)) == list(range(100)) + list(range(200, 300))
     q = json.loads(next(Path(cfg.raw("discogs", "_quarantine")).rglob("page-00002.json")).read_text())
     assert (q["runs"], q["final"], q["reason"]) == (
-        QUARANTINE_RUNS, True, "invalid JSON (malformed or truncated body) (3 attempts)")
+        QUARANTINE_RUNS,
+        True,
+        "invalid JSON (malformed or truncated body) (3 attempts)",
+    )
 
 
 def test_discogs_401_names_the_token_variable():
@@ -509,8 +601,9 @@ def test_discogs_pauses_when_its_window_is_exhausted(spark, tmp_path, httpserver
     assert landed_results(cfg) == [1]
 
 
-def test_incremental_run_fetches_the_films_changed_since_the_last_complete_extraction(spark, tmp_path, httpserver,
-                                                                                      films, monkeypatch):
+def test_incremental_run_fetches_the_films_changed_since_the_last_complete_extraction(
+    spark, tmp_path, httpserver, films, monkeypatch
+):
     server = FakeTmdb(httpserver, films)
     changed = sorted(films)[:5] + [999999903]  # a changed film that was deleted since: recorded as not found
     windows = []
@@ -518,9 +611,18 @@ def test_incremental_run_fetches_the_films_changed_since_the_last_complete_extra
     def changes(request):
         windows.append((request.args["start_date"], request.args["end_date"], int(request.args["page"])))
         page = int(request.args["page"])
-        chunk = changed[(page - 1) * 3: page * 3] if len(windows) <= 2 else changed[:1]  # repeats are dropped
-        return Response(json.dumps({"results": [{"id": i, "adult": False} for i in chunk], "page": page,
-                                    "total_pages": 2 if len(windows) <= 2 else 1}), content_type="application/json")
+        chunk = changed[(page - 1) * 3 : page * 3] if len(windows) <= 2 else changed[:1]  # repeats are dropped
+        return Response(
+            json.dumps(
+                {
+                    "results": [{"id": i, "adult": False} for i in chunk],
+                    "page": page,
+                    "total_pages": 2 if len(windows) <= 2 else 1,
+                }
+            ),
+            content_type="application/json",
+        )
+
     httpserver.expect_request("/3/movie/changes").respond_with_handler(changes)
     monkeypatch.setenv("TMDB_READ_TOKEN", "test-token")
     cfg = cfg_for(tmp_path, server.base)
@@ -534,5 +636,7 @@ def test_incremental_run_fetches_the_films_changed_since_the_last_complete_extra
     assert [w[2] for w in windows] == [1, 2, 1] and windows[0][0] == start  # 21 days: two windows, the first paged
     assert (m["rows_in"]["ids"], m["rows_out"]["movies"], m["rows_quarantined"]["not_found"]) == (6, 5, 1)
     assert sorted(server.calls) == sorted(changed)
-    assert json.loads(Path(cfg.raw("tmdb", "_checkpoints", "source=api", "_last_success.json")).read_text())["date"] \
+    assert (
+        json.loads(Path(cfg.raw("tmdb", "_checkpoints", "source=api", "_last_success.json")).read_text())["date"]
         == dt.datetime.now(dt.timezone.utc).date().isoformat()
+    )

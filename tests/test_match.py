@@ -1,4 +1,5 @@
 "Matching on tiny literal frames. Titles, years and styles are those of real Discogs and TMDB records; the frames are built here."
+
 import pytest
 from pyspark.sql import functions as F
 
@@ -24,16 +25,42 @@ def frame(spark, schema, rows):
 def film(tmdb_id, title, year, composers=(), original_title=None):
     keys = sorted({normalize_title(t) for t in (title, original_title or title)})
     ck = [normalize_artist(c) for c in composers]
-    return dict(tmdb_id=tmdb_id, title=title, original_title=original_title or title, release_year=year,
-                genres=["Drama"], popularity=10.0, vote_average=7.0, vote_count=100, has_credits=bool(composers),
-                composers=list(composers), composer_keys=ck, alt_titles=[], title_key=keys[0], title_keys=keys)
+    return dict(
+        tmdb_id=tmdb_id,
+        title=title,
+        original_title=original_title or title,
+        release_year=year,
+        genres=["Drama"],
+        popularity=10.0,
+        vote_average=7.0,
+        vote_count=100,
+        has_credits=bool(composers),
+        composers=list(composers),
+        composer_keys=ck,
+        alt_titles=[],
+        title_key=keys[0],
+        title_keys=keys,
+    )
 
 
 def result(rid, master, search_title, year, styles=("Soundtrack",), genres=("Stage & Screen",)):
     artist, title = split_artist_title(search_title)
-    return dict(discogs_id=rid, result_type="release", discogs_release_id=rid, discogs_master_id=master,
-                search_title=search_title, artist_credit=artist, title=title, title_key=normalize_title(title),
-                release_year=year, genres=list(genres), styles=list(styles), formats=[], labels=[], search_rank=1)
+    return dict(
+        discogs_id=rid,
+        result_type="release",
+        discogs_release_id=rid,
+        discogs_master_id=master,
+        search_title=search_title,
+        artist_credit=artist,
+        title=title,
+        title_key=normalize_title(title),
+        release_year=year,
+        genres=list(genres),
+        styles=list(styles),
+        formats=[],
+        labels=[],
+        search_rank=1,
+    )
 
 
 def link(spark, films, results, masters=(), mcfg=MatchConfig()):
@@ -51,43 +78,104 @@ def linked(links):
 
 # Every scenario below lives in one world, matched once (a pipeline run per test would cost minutes); the titles
 # do not block against each other's scenarios except where a scenario is about exactly that.
-FILMS = [film(78, "Blade Runner", 1982), film(1726, "Iron Man", 2008), film(10138, "Iron Man 2", 2010),
-         film(11, "Star Wars", 1977), film(550, "Fight Club", 1999, composers=["Dust Brothers"]), film(157834, "Joe", 2013),
-         film(155, "The Dark Knight", 2008), film(49026, "The Dark Knight Rises", 2012), film(98, "Gladiator", 2000),
-         film(1, "Zzyzx Road", 2006), film(136795, "The Heat", 2013), film(949, "Heat", 1995),
-         film(671, "Harry Potter and the Philosopher's Stone", 2001), film(85, "Raiders of the Lost Ark", 1981),
-         film(284054, "Black Panther", 2018), film(479, "Shaft", 2000), film(900100, "Isaac", 2013)]
+FILMS = [
+    film(78, "Blade Runner", 1982),
+    film(1726, "Iron Man", 2008),
+    film(10138, "Iron Man 2", 2010),
+    film(11, "Star Wars", 1977),
+    film(550, "Fight Club", 1999, composers=["Dust Brothers"]),
+    film(157834, "Joe", 2013),
+    film(155, "The Dark Knight", 2008),
+    film(49026, "The Dark Knight Rises", 2012),
+    film(98, "Gladiator", 2000),
+    film(1, "Zzyzx Road", 2006),
+    film(136795, "The Heat", 2013),
+    film(949, "Heat", 1995),
+    film(671, "Harry Potter and the Philosopher's Stone", 2001),
+    film(85, "Raiders of the Lost Ark", 1981),
+    film(284054, "Black Panther", 2018),
+    film(479, "Shaft", 2000),
+    film(900100, "Isaac", 2013),
+]
 RESULTS = [
     result(7097828, 12717, "Vangelis - Blade Runner", 2015, ("Ambient", "Soundtrack", "Score")),
-    result(2893347, 12717, "Vangelis = ヴァンゲリス* - Blade Runner (Soundtrack) = ブレードランナー・サウンドトラック", 1994),
-    result(11240550, 1250568, "Hans Zimmer & Benjamin Wallfisch - Blade Runner 2049 (Original Motion Picture Soundtrack)", 2017),
+    result(
+        2893347,
+        12717,
+        "Vangelis = ヴァンゲリス* - Blade Runner (Soundtrack) = ブレードランナー・サウンドトラック",
+        1994,
+    ),
+    result(
+        11240550,
+        1250568,
+        "Hans Zimmer & Benjamin Wallfisch - Blade Runner 2049 (Original Motion Picture Soundtrack)",
+        2017,
+    ),
     result(2331221, 222233, "John Debney - Iron Man 2 (Original Motion Picture Score)", 2010, ("Score",)),
     result(1421187, 134579, "Ramin Djawadi - Iron Man (Original Motion Picture Soundtrack)", 2008, ("Score",)),
-    result(8657358, 930347, "John Williams (4) - Star Wars: The Force Awakens (Original Motion Picture Soundtrack)", 2016),
+    result(
+        8657358, 930347, "John Williams (4) - Star Wars: The Force Awakens (Original Motion Picture Soundtrack)", 2016
+    ),
     result(528627, 25529, "John Williams (4), The London Symphony Orchestra* - Star Wars", 1977),
     result(900001, 900002, "Various - GCW Fight Club", 2022, ("Soundtrack",)),
     result(1204735, 29540, "The Dust Brothers - Fight Club (Original Motion Picture Score)", 1999, ("Score",)),
     result(1187321, 21341, "Joe Hisaishi - Spirited Away (Soundtrack)", 2001),
     result(1520375, 40101, "Joe Hisaishi - Joe Hisaishi Best Selection", 2013, ("Soundtrack", "Score")),
     result(2205555, 30211, "Joe Hisaishi - Kikujiro (Original Soundtrack)", 1999),
-    result(3839721, 456321, "Hans Zimmer - The Dark Knight Rises (Original Motion Picture Soundtrack)", 2012, ("Soundtrack", "Score")),
-    result(1439381, 8062, "Hans Zimmer And James Newton Howard - The Dark Knight (Original Motion Picture Soundtrack)", 2008, ("Score",)),
+    result(
+        3839721,
+        456321,
+        "Hans Zimmer - The Dark Knight Rises (Original Motion Picture Soundtrack)",
+        2012,
+        ("Soundtrack", "Score"),
+    ),
+    result(
+        1439381,
+        8062,
+        "Hans Zimmer And James Newton Howard - The Dark Knight (Original Motion Picture Soundtrack)",
+        2008,
+        ("Score",),
+    ),
     result(186845, 48122, "3rd Bass - Gladiator", 1992),
     result(900200, 900201, "3rd Bass - The Cactus Album", 1989, ("Hip Hop", "Soundtrack")),
-    result(828355, 46342, "John Williams (4) - Harry Potter And The Sorcerer's Stone (Original Motion Picture Soundtrack)", 2001),
-    result(31105937, 55383, "John Williams (4) - Indiana Jones And The Raiders Of The Lost Ark (Original Motion Picture Soundtrack)", 2024),
+    result(
+        828355,
+        46342,
+        "John Williams (4) - Harry Potter And The Sorcerer's Stone (Original Motion Picture Soundtrack)",
+        2001,
+    ),
+    result(
+        31105937,
+        55383,
+        "John Williams (4) - Indiana Jones And The Raiders Of The Lost Ark (Original Motion Picture Soundtrack)",
+        2024,
+    ),
     result(900300, 900301, "Various - Oscar Pistorius: Blade Runner Killer", 2017),
     result(900400, 900401, "Various - The Real Black Panther", 2018),
-    result(900500, 56521, "Isaac Hayes - Shaft", 1971)]
-MASTERS = [dict(discogs_master_id=129714, main_release_id=9000, title="Heat (Music From The Motion Picture)",
-                title_key="heat", year=1995, genres=["Stage & Screen"], styles=["Soundtrack"], artist_keys=[])]
+    result(900500, 56521, "Isaac Hayes - Shaft", 1971),
+]
+MASTERS = [
+    dict(
+        discogs_master_id=129714,
+        main_release_id=9000,
+        title="Heat (Music From The Motion Picture)",
+        title_key="heat",
+        year=1995,
+        genres=["Stage & Screen"],
+        styles=["Soundtrack"],
+        artist_keys=[],
+    )
+]
 
 
 @pytest.fixture(scope="module")
 def world(spark):
     f, cands, pairs, selected, links = link(spark, FILMS, RESULTS, MASTERS)
-    return {"links": linked(links), "rows": {r.discogs_master_id: r for r in links.collect()},
-            "unmatched": {(r.entity, r.id): r.reason for r in unmatched(f, cands, selected).collect()}}
+    return {
+        "links": linked(links),
+        "rows": {r.discogs_master_id: r for r in links.collect()},
+        "unmatched": {(r.entity, r.id): r.reason for r in unmatched(f, cands, selected).collect()},
+    }
 
 
 def films_of(world, *masters):
@@ -102,8 +190,11 @@ def test_blade_runner_is_vangelis_not_2049(world):
 
 def test_iron_man_is_not_iron_man_2(world, spark):
     assert films_of(world, 222233, 134579) == {(10138, 222233), (1726, 134579)}
-    *_, only_first = link(spark, [film(1726, "Iron Man", 2008)],
-                          [result(2331221, 222233, "John Debney - Iron Man 2 (Original Motion Picture Score)", 2010)])
+    *_, only_first = link(
+        spark,
+        [film(1726, "Iron Man", 2008)],
+        [result(2331221, 222233, "John Debney - Iron Man 2 (Original Motion Picture Score)", 2010)],
+    )
     assert linked(only_first) == set()
 
 
@@ -130,7 +221,11 @@ def test_one_master_one_film(world):
 def test_unmatched_reasons(world):
     assert films_of(world, 48122) == set()
     u = world["unmatched"]
-    assert (u[("film", "98")], u[("film", "1")], u[("candidate", "m48122")]) == ("below threshold", "no candidate", "below threshold")
+    assert (u[("film", "98")], u[("film", "1")], u[("candidate", "m48122")]) == (
+        "below threshold",
+        "no candidate",
+        "below threshold",
+    )
     assert ("film", "78") not in u and ("candidate", "m12717") not in u
     assert u[("candidate", "m1250568")] == "below threshold"
 
@@ -155,7 +250,14 @@ def test_year_from_a_dump_master_is_two_sided(world):
 
 def test_a_common_word_pair_names_no_block(spark):
     raiders = [film(85, "Raiders of the Lost Ark", 1981)]
-    indy = [result(31105937, 55383, "John Williams (4) - Indiana Jones And The Raiders Of The Lost Ark (Original Motion Picture Soundtrack)", 2024)]
+    indy = [
+        result(
+            31105937,
+            55383,
+            "John Williams (4) - Indiana Jones And The Raiders Of The Lost Ark (Original Motion Picture Soundtrack)",
+            2024,
+        )
+    ]
     only_pairs = MatchConfig(rare_token_max_df=0)  # the word-pair pass alone finds this one
     *_, pairs, _, _ = link(spark, raiders, indy, mcfg=only_pairs)
     assert [r.blocked_by for r in pairs.collect()] == [["word_pair"]]
@@ -167,8 +269,12 @@ def test_match_knobs_come_from_one_parameter():
     cfg = PipelineConfig.from_params(match_knobs='{"word_pair_max_df": 80, "title_weight": 12}', match_threshold=0.95)
     m = MatchConfig.from_pipeline(cfg)
     assert (m.word_pair_max_df, m.title_weight, m.auto_threshold, m.bias) == (80, 12, 0.95, MatchConfig.bias)
-    for knobs, says in [('{"nope": 1}', "unknown field 'nope'"), ('{"word_pair_max_df": 1.5}', "word_pair_max_df=1.5: expected int"),
-                        ('{"title_weight": "high"}', "expected float"), ('{"auto_threshold": 0.5}', "match_threshold")]:
+    for knobs, says in [
+        ('{"nope": 1}', "unknown field 'nope'"),
+        ('{"word_pair_max_df": 1.5}', "word_pair_max_df=1.5: expected int"),
+        ('{"title_weight": "high"}', "expected float"),
+        ('{"auto_threshold": 0.5}', "match_threshold"),
+    ]:
         with pytest.raises(ConfigError, match=says):
             MatchConfig.from_pipeline(PipelineConfig.from_params(match_knobs=knobs))
     for knobs, says in [("{bad", "not JSON"), ("[80]", "expected a JSON object")]:
@@ -177,8 +283,9 @@ def test_match_knobs_come_from_one_parameter():
 
 
 def test_no_cross_join_in_the_plan(spark):
-    f, cands, pairs, selected, links = link(spark, [film(78, "Blade Runner", 1982)],
-                                            [result(7097828, 12717, "Vangelis - Blade Runner", 2015)])
+    f, cands, pairs, selected, links = link(
+        spark, [film(78, "Blade Runner", 1982)], [result(7097828, 12717, "Vangelis - Blade Runner", 2015)]
+    )
     plan = links._jdf.queryExecution().executedPlan().toString()
     for bad in ("CartesianProduct", "BroadcastNestedLoopJoin"):
         assert bad not in plan
@@ -191,24 +298,35 @@ def test_credit_names():
 
 def test_evaluate_links(spark):
     from capstone.schemas import LABELS_SCHEMA
-    labels = spark.createDataFrame([
-        ("search", 1, 10, "a", None, None, None, 78, "Blade Runner", None, "match", "high", ""),
-        ("search", 2, 20, "b", None, None, None, 78, "Blade Runner", None, "nonmatch", "high", ""),
-        ("search", 3, 30, "c", None, None, None, 11, "Star Wars", None, "match", "high", ""),
-        ("dump_master", None, 40, "d", None, None, None, None, None, None, "nonmatch", "high", "")], LABELS_SCHEMA) \
-        .withColumn("candidate_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")))
-    links = spark.createDataFrame([(78, 10, 1, "auto", 0.99, "Blade Runner", "a"), (78, 20, 2, "review", 0.6, "Blade Runner", "b"),
-                                   (5, 40, 4, "auto", 0.95, "X", "d"), (6, 99, 9, "auto", 0.95, "Y", "z")],
-                                  "tmdb_id long, discogs_master_id long, discogs_release_id long, band string, score double, "
-                                  "film_title string, candidate_title string")
+
+    labels = spark.createDataFrame(
+        [
+            ("search", 1, 10, "a", None, None, None, 78, "Blade Runner", None, "match", "high", ""),
+            ("search", 2, 20, "b", None, None, None, 78, "Blade Runner", None, "nonmatch", "high", ""),
+            ("search", 3, 30, "c", None, None, None, 11, "Star Wars", None, "match", "high", ""),
+            ("dump_master", None, 40, "d", None, None, None, None, None, None, "nonmatch", "high", ""),
+        ],
+        LABELS_SCHEMA,
+    ).withColumn("candidate_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")))
+    links = spark.createDataFrame(
+        [
+            (78, 10, 1, "auto", 0.99, "Blade Runner", "a"),
+            (78, 20, 2, "review", 0.6, "Blade Runner", "b"),
+            (5, 40, 4, "auto", 0.95, "X", "d"),
+            (6, 99, 9, "auto", 0.95, "Y", "z"),
+        ],
+        "tmdb_id long, discogs_master_id long, discogs_release_id long, band string, score double, "
+        "film_title string, candidate_title string",
+    )
     ev = evaluate_links(links, labels)
     assert (ev["auto"]["tp"], ev["auto"]["fp"], ev["auto"]["fn"]) == (1, 1, 1)
     assert ev["auto"]["precision"] == ev["auto"]["recall"] == pytest.approx(1 / 2)
     assert ev["auto"]["unlabelled_links"] == 1
     assert (ev["auto_review"]["tp"], ev["auto_review"]["fp"], ev["auto_review"]["fn"]) == (1, 2, 1)
     assert ev["auto_review"]["precision"] == pytest.approx(1 / 3)
-    scored = spark.createDataFrame([(11, "m30", 0.3, "reject", None)],
-                                   "tmdb_id long, candidate_id string, score double, band string, lost_to long")
+    scored = spark.createDataFrame(
+        [(11, "m30", 0.3, "reject", None)], "tmdb_id long, candidate_id string, score double, band string, lost_to long"
+    )
     fn = evaluate_links(links, labels, scored=scored)["false_negatives"]
     assert [(r["tmdb_id"], r["why"]) for r in fn] == [(11, "scored 0.3, band reject")]
     fn = evaluate_links(links, labels, scored=scored.limit(0))["false_negatives"]

@@ -1,4 +1,5 @@
 "The five stages and the report on the bundled real sample, in-process (so coverage sees them, Spark workers included)."
+
 import json
 from pathlib import Path
 
@@ -20,8 +21,13 @@ def test_gold_contract_and_known_links(sample_run, spark):
     cfg, metrics = sample_run
     links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
     types = dict(links.dtypes)
-    assert (types["tmdb_id"], types["discogs_master_id"], types["discogs_release_id"], types["score"], types["band"]) == \
-        ("bigint", "bigint", "bigint", "double", "string")
+    assert (
+        types["tmdb_id"],
+        types["discogs_master_id"],
+        types["discogs_release_id"],
+        types["score"],
+        types["band"],
+    ) == ("bigint", "bigint", "bigint", "double", "string")
     rows = links.collect()
     pairs = {(r.tmdb_id, r.discogs_master_id) for r in rows}
     assert (78, 12717) in pairs and (78, 1250568) not in pairs
@@ -53,8 +59,9 @@ def test_replayed_search_pages_land_under_their_own_names(sample_run):
     cfg, _ = sample_run
     landed = Path(cfg.raw("discogs", "search", "source=replay"))
     snapshot = Path(cfg.snapshot_root) / "discogs" / "search"
-    assert sorted(p.relative_to(landed) for p in landed.rglob("*.json")) == \
-        sorted(p.relative_to(snapshot) for p in snapshot.rglob("*.json"))
+    assert sorted(p.relative_to(landed) for p in landed.rglob("*.json")) == sorted(
+        p.relative_to(snapshot) for p in snapshot.rglob("*.json")
+    )
     assert len(list(landed.rglob("*.json"))) >= 10
 
 
@@ -77,8 +84,11 @@ def test_a_much_smaller_input_does_not_replace_good_tables_unless_allowed(sample
         part.write_bytes(gzip.compress(b"".join(lines[::3])))
     shutil.copytree(cfg.staging("films"), out / "staging" / "films")
     small = PipelineConfig.from_params(raw_root=str(raw), output_root=str(out), run_id="small")
-    with pytest.raises(ContractError, match=rf"would shrink from {metrics['prepare']['rows_out']['films']} to \d+ rows: "
-                                            rf"is raw_root='{raw}' the input you meant\?"):
+    with pytest.raises(
+        ContractError,
+        match=rf"would shrink from {metrics['prepare']['rows_out']['films']} to \d+ rows: "
+        rf"is raw_root='{raw}' the input you meant\?",
+    ):
         prepare(spark, small)
     assert spark.read.parquet(str(out / "staging" / "films")).count() == metrics["prepare"]["rows_out"]["films"]
     allowed = PipelineConfig.from_params(raw_root=str(raw), output_root=str(out), run_id="allowed", allow_shrink="true")

@@ -1,4 +1,5 @@
 "The report stage, built from a finished run of the sample."
+
 from pathlib import Path
 
 
@@ -7,8 +8,13 @@ def test_report_writes_its_plots_and_metrics(sample_run, spark):
     m = metrics["report"]
     assert m["status"] == "succeeded"
     names = sorted(Path(p).name for p in m["figures"]["plots"])
-    assert names == ["pipeline.png", "pr_curve.png", "question_soundtrack_genres.png", "question_soundtrack_styles.png",
-                     "score_histogram.png"]
+    assert names == [
+        "pipeline.png",
+        "pr_curve.png",
+        "question_soundtrack_genres.png",
+        "question_soundtrack_styles.png",
+        "score_histogram.png",
+    ]
     for p in m["figures"]["plots"]:
         assert Path(p.replace("file:", "")).read_bytes()[:4] == b"\x89PNG"
     linked = metrics["match"]["rows_out"]["film_soundtrack_links"]

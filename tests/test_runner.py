@@ -1,4 +1,5 @@
 "`capstone run` end to end through papermill, as a user runs it."
+
 import gzip
 import json
 import os
@@ -14,14 +15,22 @@ import pytest
 
 from conftest import ROOT
 
-pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py): the papermill runner and its Jupyter kernel are this repo's local tools
+pytestmark = (
+    pytest.mark.local_only
+)  # left out on a cluster (tests/run_suite.py): the papermill runner and its Jupyter kernel are this repo's local tools
 
 CAPSTONE = str(Path(sys.executable).parent / "capstone")
 
 
 def run(*args, timeout=900):
-    return subprocess.run([CAPSTONE, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
-                          env=dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1"))
+    return subprocess.run(
+        [CAPSTONE, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=dict(os.environ, PYSPARK_PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +64,16 @@ def test_full_run_leaves_rendered_notebooks_and_metrics(full_run):
 
 def test_every_figure_of_the_executed_report_is_an_image(full_run):
     import nbformat
+
     out, _ = full_run
     run_dir = out / "runs" / "e2e-1"
     nb = nbformat.read(run_dir / "06_report.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    as_text = [o["data"]["text/plain"] for o in outputs
-               if "image/png" not in o.get("data", {}) and "<Figure size" in o.get("data", {}).get("text/plain", "")]
+    as_text = [
+        o["data"]["text/plain"]
+        for o in outputs
+        if "image/png" not in o.get("data", {}) and "<Figure size" in o.get("data", {}).get("text/plain", "")
+    ]
     assert not as_text, f"figures shown as text, not pictures: {as_text}"
     plots = sorted(p.name for p in (out / "reports" / "e2e-1").glob("*.png"))
     images = sum("image/png" in o.get("data", {}) for o in outputs)
@@ -98,7 +111,12 @@ def test_failure_names_notebook_and_cell_in_one_line(tmp_path):
     proc = run("run", "--steps", "match", "-p", f"output_root={tmp_path}", "-p", "run_id=broken")
     assert proc.returncode == 1
     line = [l for l in proc.stderr.splitlines() if l.startswith("capstone run FAILED")]
-    assert len(line) == 1 and "05_match, cell" in line[0] and "ContractError" in line[0] and "run validate first" in line[0]
+    assert (
+        len(line) == 1
+        and "05_match, cell" in line[0]
+        and "ContractError" in line[0]
+        and "run validate first" in line[0]
+    )
     m = json.loads((tmp_path / "metrics" / "broken" / "match.json").read_text())
     assert m["status"] == "failed"
     assert not (tmp_path / "gold").exists()
@@ -115,11 +133,13 @@ def test_evaluate_command_reads_the_gold_table(full_run):
     out, _ = full_run
     proc = run("evaluate", "--labels", "data/labels/dev_labels.csv", "-p", f"output_root={out}")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    ev = json.loads(proc.stdout[proc.stdout.index("{"):])
+    ev = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert ev["labelled_positive_pairs"] == 13 and ev["auto"]["tp"] + ev["auto"]["fn"] == 13
 
 
-SPARK_LOG = re.compile(r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|INFO|ERROR) |^Setting default log level|^To adjust logging level")
+SPARK_LOG = re.compile(
+    r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|INFO|ERROR) |^Setting default log level|^To adjust logging level"
+)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -131,8 +151,13 @@ def test_a_second_run_on_the_same_root_is_refused_naming_the_holder(full_run, tm
     out, _ = full_run
     root = tmp_path / "out"
     args = ["run", "--steps", "prepare", "-p", f"raw_root={out}/raw", "-p", f"output_root={root}"]
-    first = subprocess.Popen([CAPSTONE, *args, "-p", "run_id=first"], cwd=ROOT, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, env=dict(os.environ, PYSPARK_PYTHON=sys.executable))
+    first = subprocess.Popen(
+        [CAPSTONE, *args, "-p", "run_id=first"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, PYSPARK_PYTHON=sys.executable),
+    )
     lock = root / "_capstone.lock"
     deadline = time.monotonic() + 120
     while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
@@ -148,24 +173,49 @@ def test_a_second_run_on_the_same_root_is_refused_naming_the_holder(full_run, tm
 
 
 def test_match_knobs_are_checked_before_the_first_notebook(tmp_path):
-    proc = run("run", "--steps", "prepare,validate,match", "-p", "match_knobs={\"nosuch\": 1}",
-               "-p", f"output_root={tmp_path}")
+    proc = run(
+        "run", "--steps", "prepare,validate,match", "-p", 'match_knobs={"nosuch": 1}', "-p", f"output_root={tmp_path}"
+    )
     assert proc.returncode == 2 and error_lines(proc.stderr) == [error_lines(proc.stderr)[0]]
     assert "nosuch" in proc.stderr and not (tmp_path / "staging").exists() and not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("case", ["labels that do not exist", "no gold table yet", "an output root that is a file",
-                                  "a deck before any test report", "steps naming nothing"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "labels that do not exist",
+        "no gold table yet",
+        "an output root that is a file",
+        "a deck before any test report",
+        "steps naming nothing",
+    ],
+)
 def test_cli_errors_are_one_line(full_run, tmp_path, case):
     out, _ = full_run
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     args, status = {
-        "labels that do not exist": (["evaluate", "--labels", str(tmp_path / "none.csv"), "-p", f"output_root={out}"], 1),
-        "no gold table yet": (["evaluate", "--labels", "data/labels/dev_labels.csv", "-p", f"output_root={tmp_path}"], 1),
+        "labels that do not exist": (
+            ["evaluate", "--labels", str(tmp_path / "none.csv"), "-p", f"output_root={out}"],
+            1,
+        ),
+        "no gold table yet": (
+            ["evaluate", "--labels", "data/labels/dev_labels.csv", "-p", f"output_root={tmp_path}"],
+            1,
+        ),
         "an output root that is a file": (["run", "--steps", "prepare", "-p", f"output_root={a_file}"], 1),
-        "a deck before any test report": (["slides", "--metrics-dir", str(tmp_path / "no-reports"), "--out",
-                                           str(tmp_path / "deck.pptx"), "-p", f"output_root={out}"], 1),
+        "a deck before any test report": (
+            [
+                "slides",
+                "--metrics-dir",
+                str(tmp_path / "no-reports"),
+                "--out",
+                str(tmp_path / "deck.pptx"),
+                "-p",
+                f"output_root={out}",
+            ],
+            1,
+        ),
         "steps naming nothing": (["run", "--steps", ",", "-p", f"output_root={tmp_path}"], 2),
     }[case]
     proc = run(*args)

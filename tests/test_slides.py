@@ -1,4 +1,5 @@
 "The testing-summary deck (a local tool), built from a finished run of the sample and small test reports."
+
 import pytest
 
 Presentation = pytest.importorskip("pptx").Presentation  # the slides extra; a cluster's test run leaves this out
@@ -14,14 +15,15 @@ pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py
 @pytest.fixture()
 def reports_dir(tmp_path):
     (tmp_path / "junit.xml").write_text(
-        '<testsuites><testsuite>'
+        "<testsuites><testsuite>"
         '<testcase classname="tests.test_core" name="test_config_coerces_widget_strings"/>'
         '<testcase classname="tests.test_core" name="test_uris_are_not_paths"/>'
         '<testcase classname="tests.test_extract" name="test_live_tmdb_bad_key_fails_fast_naming_the_variable"/>'
         '<testcase classname="tests.test_runner" name="test_full_run_links_blade_runner_to_vangelis"/>'
         '<testcase classname="nbs.05_match.ipynb" name="Cell 4"/>'
         '<testcase classname="nbs.05_match.ipynb" name="Cell 5"><skipped/></testcase>'
-        '</testsuite></testsuites>')
+        "</testsuite></testsuites>"
+    )
     (tmp_path / "coverage.json").write_text('{"totals": {"percent_covered": 88.5}}')
     return tmp_path
 
@@ -29,7 +31,12 @@ def reports_dir(tmp_path):
 def test_test_reports_are_counted_by_kind(reports_dir):
     t = read_test_reports(str(reports_dir))
     assert t["total"] == {"passed": 5, "failed": 0, "skipped": 1, "errors": 0}
-    assert {k: v["passed"] for k, v in t["by_kind"].items()} == {"unit": 2, "fault injection": 1, "end to end": 1, "notebook": 1}
+    assert {k: v["passed"] for k, v in t["by_kind"].items()} == {
+        "unit": 2,
+        "fault injection": 1,
+        "end to end": 1,
+        "notebook": 1,
+    }
     assert summary_line(t) == "tests passed=5 failed=0 skipped=1 coverage=88.5%"
     assert case_kind("tests.test_prepare", "test_faulty_raw_zone_reconciles") == "fault injection"
 
@@ -47,6 +54,7 @@ def test_deck_shows_the_run_figures(sample_run, spark, reports_dir, tmp_path):
         parts = [sh.text_frame.text for sh in s.shapes if sh.has_text_frame]
         parts += [c.text for sh in s.shapes if sh.has_table for r in sh.table.rows for c in r.cells]
         return "\n".join(parts)
+
     assert cfg.run_id in text(0)
     assert "88.5%" in text(2) and "fault injection" in text(2)
     v = run_metrics["validate"]
@@ -64,15 +72,20 @@ def test_deck_shows_the_run_figures(sample_run, spark, reports_dir, tmp_path):
 
 def test_picture_export_deletes_only_what_it_wrote(tmp_path, monkeypatch):
     from capstone.tools.slides import export_pngs
-    monkeypatch.setattr("capstone.tools.slides.shutil.which", lambda name: None)  # the chart-image path, with or without soffice
+
+    monkeypatch.setattr(
+        "capstone.tools.slides.shutil.which", lambda name: None
+    )  # the chart-image path, with or without soffice
     out = tmp_path / "png"
     out.mkdir()
     (out / "mine.png").write_bytes(b"a user's own picture")
     first, second = tmp_path / "pipeline.png", tmp_path / "pr_curve.png"
     first.write_bytes(b"\x89PNG first")
     second.write_bytes(b"\x89PNG second")
-    assert [p.rsplit("/", 1)[-1] for p in export_pngs("deck.pptx", [str(first), str(second)], str(out))] == \
-        ["pipeline.png", "pr_curve.png"]
+    assert [p.rsplit("/", 1)[-1] for p in export_pngs("deck.pptx", [str(first), str(second)], str(out))] == [
+        "pipeline.png",
+        "pr_curve.png",
+    ]
     export_pngs("deck.pptx", [str(second)], str(out))
     assert sorted(p.name for p in out.glob("*.png")) == ["mine.png", "pr_curve.png"]  # its stale picture gone, not mine
     assert (out / "mine.png").read_bytes() == b"a user's own picture"

@@ -36,8 +36,14 @@ def rarest(tokens: DataFrame, id_col: str, freq: DataFrame, n: int) -> DataFrame
 def word_pairs(key: Column) -> Column:
     "Every pair of distinct significant words of a key, each as 'a b' with a < b."
     w = F.array_sort(F.array_distinct(significant_words(key)))
-    return F.flatten(F.transform(w, lambda x, i: F.transform(F.slice(w, i + 2, F.greatest(F.size(w), F.lit(1))),
-                                                            lambda y: F.concat_ws(" ", x, y))))
+    return F.flatten(
+        F.transform(
+            w,
+            lambda x, i: F.transform(
+                F.slice(w, i + 2, F.greatest(F.size(w), F.lit(1))), lambda y: F.concat_ws(" ", x, y)
+            ),
+        )
+    )
 
 # %% ../../nbs/05c_blocking.ipynb #54dc5cd7
 def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
@@ -45,22 +51,35 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
     fk = films.select("tmdb_id", F.col("release_year").alias("year"), F.explode("title_keys").alias("key"))
     ck = cands.select("candidate_id", "year", F.explode("title_keys").alias("key"))
     ft, ct = key_rows(fk, "tmdb_id"), key_rows(ck, "candidate_id")
-    freq = (ft.select("tok").unionByName(ct.select("tok")).groupBy("tok").agg(F.count(F.lit(1)).alias("df")))
-    not_too_early = (F.col("c.year").isNull() | F.col("f.year").isNull()
-                     | (F.col("c.year") >= F.col("f.year") - mcfg.token_block_max_year_gap))
+    freq = ft.select("tok").unionByName(ct.select("tok")).groupBy("tok").agg(F.count(F.lit(1)).alias("df"))
+    not_too_early = (
+        F.col("c.year").isNull()
+        | F.col("f.year").isNull()
+        | (F.col("c.year") >= F.col("f.year") - mcfg.token_block_max_year_gap)
+    )
     f_rare, c_rare = rarest(ft, "tmdb_id", freq, 2), rarest(ct, "candidate_id", freq, 2)
 
     def rare_pair(rare: DataFrame, id_col: str) -> DataFrame:  # a key's two rarest words, as 'a b' with a < b
-        return (rare.groupBy(id_col, "year", "key").agg(F.array_sort(F.collect_list("tok")).alias("ws"))
-                .where(F.size("ws") == 2).select(id_col, "year", F.concat_ws(" ", "ws").alias("pair")))
+        return (
+            rare.groupBy(id_col, "year", "key")
+            .agg(F.array_sort(F.collect_list("tok")).alias("ws"))
+            .where(F.size("ws") == 2)
+            .select(id_col, "year", F.concat_ws(" ", "ws").alias("pair"))
+        )
 
     def all_pairs(keys: DataFrame, id_col: str) -> DataFrame:
         return keys.select(id_col, "year", F.explode(word_pairs(F.col("key"))).alias("pair"))
 
     rare_enough = F.col("df") <= mcfg.rare_token_max_df
     fp, cp = all_pairs(fk, "tmdb_id"), all_pairs(ck, "candidate_id")
-    common_pairs = (fp.select("pair").unionByName(cp.select("pair")).groupBy("pair").count()
-                    .where(F.col("count") > mcfg.word_pair_max_df).select("pair"))
+    common_pairs = (
+        fp.select("pair")
+        .unionByName(cp.select("pair"))
+        .groupBy("pair")
+        .count()
+        .where(F.col("count") > mcfg.word_pair_max_df)
+        .select("pair")
+    )
 
     def uncommon(rare: DataFrame, id_col: str) -> DataFrame:  # a rare pair names a block only when it is not common
         return rare_pair(rare, id_col).join(common_pairs, "pair", "left_anti")
@@ -78,8 +97,14 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
         out = p if out is None else out.unionByName(p)
     fc = films.select("tmdb_id", "release_year", F.explode("composer_keys").alias("composer"))
     cc = cands.select("candidate_id", "year", F.explode("composer_keys").alias("composer"))
-    comp = (fc.alias("f").join(cc.alias("c"), "composer")
-            .where(F.abs(F.col("c.year") - F.col("f.release_year")) <= 1)
-            .select("tmdb_id", "candidate_id", F.lit("composer_year").alias("pass")))
-    return (out.unionByName(comp).groupBy("tmdb_id", "candidate_id")
-            .agg(F.array_sort(F.collect_set("pass")).alias("blocked_by")))
+    comp = (
+        fc.alias("f")
+        .join(cc.alias("c"), "composer")
+        .where(F.abs(F.col("c.year") - F.col("f.release_year")) <= 1)
+        .select("tmdb_id", "candidate_id", F.lit("composer_year").alias("pass"))
+    )
+    return (
+        out.unionByName(comp)
+        .groupBy("tmdb_id", "candidate_id")
+        .agg(F.array_sort(F.collect_set("pass")).alias("blocked_by"))
+    )

@@ -20,10 +20,14 @@ __all__ = ['SOUNDTRACK_STYLES', 'SOUNDTRACK_TITLE_RE', 'NOT_FILM_TITLE_RE', 'NOT
 
 # %% ../../nbs/05b_candidates.ipynb #cc0fe4e8
 SOUNDTRACK_STYLES = ["Soundtrack", "Score", "Musical"]
-SOUNDTRACK_TITLE_RE = (r"(?i)soundtrack|motion picture|original score|film score|music from the film|\bo\.?s\.?t\b|"
-                       r"bande originale|banda sonora|colonna sonora|trilha sonora|filmmusik|musique du film|サウンドトラック|サントラ")
-NOT_FILM_TITLE_RE = (r"(?i)video ?game|game soundtrack|original (broadway|london|off-broadway)? ?cast|(studio )?cast recording|"
-                     r"broadway cast|tv series|tv shows?|television series|music from the tv|tv soundtrack|anime series")
+SOUNDTRACK_TITLE_RE = (
+    r"(?i)soundtrack|motion picture|original score|film score|music from the film|\bo\.?s\.?t\b|"
+    r"bande originale|banda sonora|colonna sonora|trilha sonora|filmmusik|musique du film|サウンドトラック|サントラ"
+)
+NOT_FILM_TITLE_RE = (
+    r"(?i)video ?game|game soundtrack|original (broadway|london|off-broadway)? ?cast|(studio )?cast recording|"
+    r"broadway cast|tv series|tv shows?|television series|music from the tv|tv soundtrack|anime series"
+)
 # game music (Chiptune with a Soundtrack style is almost always a game), and stage works
 NOT_FILM_STYLES = ["Video Game Music", "Chiptune", "Zarzuela", "Operetta", "Opera"]
 COMPOSER_ROLE_RE = r"(?i)\b(composed by|music by|score|written-by|written by|composer|conductor|orchestrated by)\b"
@@ -49,33 +53,60 @@ def _credit_keys_udf(s: pd.Series) -> pd.Series:
 
 def _composer_names(col: str) -> Column:
     "Names (and name variations) of credited artists whose role is a composer role."
-    credits = F.filter(F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["role"], F.lit("")).rlike(COMPOSER_ROLE_RE))
-    return F.concat(F.transform(credits, lambda a: a["name"]), F.filter(F.transform(credits, lambda a: a["anv"]), lambda x: x.isNotNull()))
+    credits = F.filter(
+        F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["role"], F.lit("")).rlike(COMPOSER_ROLE_RE)
+    )
+    return F.concat(
+        F.transform(credits, lambda a: a["name"]),
+        F.filter(F.transform(credits, lambda a: a["anv"]), lambda x: x.isNotNull()),
+    )
 
 
 def release_observations(releases: DataFrame, search: DataFrame) -> DataFrame:
     "One row per Discogs release seen in the dump or in a search result, with its unit key (master or release)."
     rel = releases.select(
-        "discogs_master_id", "discogs_release_id", "is_main_release", "title", "title_key",
-        F.col("release_year").alias("year"), "genres", "styles", "artist_keys",
-        artist_keys(_composer_names("extraartists")).alias("composer_keys"), F.lit("dump_release").alias("source"))
+        "discogs_master_id",
+        "discogs_release_id",
+        "is_main_release",
+        "title",
+        "title_key",
+        F.col("release_year").alias("year"),
+        "genres",
+        "styles",
+        "artist_keys",
+        artist_keys(_composer_names("extraartists")).alias("composer_keys"),
+        F.lit("dump_release").alias("source"),
+    )
     srch = search.where(F.col("result_type") == "release").select(
-        "discogs_master_id", "discogs_release_id", F.lit(None).cast("boolean").alias("is_main_release"),
-        F.col("search_title").alias("title"), "title_key", F.col("release_year").alias("year"), "genres", "styles",
-        _credit_keys_udf(F.col("artist_credit")).alias("artist_keys"), F.array().cast("array<string>").alias("composer_keys"),
-        F.lit("search").alias("source"))
+        "discogs_master_id",
+        "discogs_release_id",
+        F.lit(None).cast("boolean").alias("is_main_release"),
+        F.col("search_title").alias("title"),
+        "title_key",
+        F.col("release_year").alias("year"),
+        "genres",
+        "styles",
+        _credit_keys_udf(F.col("artist_credit")).alias("artist_keys"),
+        F.array().cast("array<string>").alias("composer_keys"),
+        F.lit("search").alias("source"),
+    )
     obs = rel.unionByName(srch)
     return obs.withColumn("candidate_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")))
 
 # %% ../../nbs/05b_candidates.ipynb #c1b8f395
 def with_soundtrack_evidence(c: DataFrame) -> DataFrame:
     "Add `has_style`, `has_genre`, `has_phrase`, `not_film` and `is_soundtrack_candidate`."
-    return (c.withColumn("has_style", F.arrays_overlap("styles", F.array(*[F.lit(s) for s in SOUNDTRACK_STYLES])))
-             .withColumn("has_genre", F.array_contains("genres", "Stage & Screen"))
-             .withColumn("has_phrase", F.exists("titles", lambda t: t.rlike(SOUNDTRACK_TITLE_RE)))
-             .withColumn("not_film", F.arrays_overlap("styles", F.array(*[F.lit(s) for s in NOT_FILM_STYLES]))
-                         | F.exists("titles", lambda t: t.rlike(NOT_FILM_TITLE_RE)))
-             .withColumn("is_soundtrack_candidate", F.col("has_style") | F.col("has_genre") | F.col("has_phrase")))
+    return (
+        c.withColumn("has_style", F.arrays_overlap("styles", F.array(*[F.lit(s) for s in SOUNDTRACK_STYLES])))
+        .withColumn("has_genre", F.array_contains("genres", "Stage & Screen"))
+        .withColumn("has_phrase", F.exists("titles", lambda t: t.rlike(SOUNDTRACK_TITLE_RE)))
+        .withColumn(
+            "not_film",
+            F.arrays_overlap("styles", F.array(*[F.lit(s) for s in NOT_FILM_STYLES]))
+            | F.exists("titles", lambda t: t.rlike(NOT_FILM_TITLE_RE)),
+        )
+        .withColumn("is_soundtrack_candidate", F.col("has_style") | F.col("has_genre") | F.col("has_phrase"))
+    )
 
 # %% ../../nbs/05b_candidates.ipynb #8a29392f
 def _union_arrays(col: str) -> Column:
@@ -86,37 +117,66 @@ def build_candidates(masters: DataFrame, observations: DataFrame) -> DataFrame:
     "One row per master (or master-less release) with titles, year, genres, styles, artists and evidence flags."
     by_unit = observations.groupBy("candidate_id").agg(
         F.first("discogs_master_id", ignorenulls=True).alias("discogs_master_id"),
-        F.coalesce(F.min(F.when(F.col("is_main_release"), F.col("discogs_release_id"))),
-                   F.min("discogs_release_id")).alias("release_id_seen"),
-        F.collect_set("title").alias("rel_titles"), F.collect_set("title_key").alias("rel_title_keys"),
-        F.min("year").alias("rel_year"), _union_arrays("genres").alias("rel_genres"),
-        _union_arrays("styles").alias("rel_styles"), _union_arrays("artist_keys").alias("rel_artist_keys"),
-        _union_arrays("composer_keys").alias("rel_composer_keys"), F.collect_set("source").alias("rel_sources"),
-        F.countDistinct("discogs_release_id").alias("n_releases"))
+        F.coalesce(
+            F.min(F.when(F.col("is_main_release"), F.col("discogs_release_id"))), F.min("discogs_release_id")
+        ).alias("release_id_seen"),
+        F.collect_set("title").alias("rel_titles"),
+        F.collect_set("title_key").alias("rel_title_keys"),
+        F.min("year").alias("rel_year"),
+        _union_arrays("genres").alias("rel_genres"),
+        _union_arrays("styles").alias("rel_styles"),
+        _union_arrays("artist_keys").alias("rel_artist_keys"),
+        _union_arrays("composer_keys").alias("rel_composer_keys"),
+        F.collect_set("source").alias("rel_sources"),
+        F.countDistinct("discogs_release_id").alias("n_releases"),
+    )
     m = masters.select(
         candidate_id_of(F.col("discogs_master_id"), F.lit(None)).alias("candidate_id"),
-        F.col("discogs_master_id").alias("m_master_id"), "main_release_id", F.col("title").alias("m_title"),
-        F.col("title_key").alias("m_title_key"), F.col("year").alias("m_year"), F.col("genres").alias("m_genres"),
-        F.col("styles").alias("m_styles"), F.col("artist_keys").alias("m_artist_keys"))
+        F.col("discogs_master_id").alias("m_master_id"),
+        "main_release_id",
+        F.col("title").alias("m_title"),
+        F.col("title_key").alias("m_title_key"),
+        F.col("year").alias("m_year"),
+        F.col("genres").alias("m_genres"),
+        F.col("styles").alias("m_styles"),
+        F.col("artist_keys").alias("m_artist_keys"),
+    )
     c = m.join(by_unit, "candidate_id", "full_outer")
     empty = F.array().cast("array<string>")
     arr = lambda a, b: F.array_distinct(F.concat(F.coalesce(F.col(a), empty), F.coalesce(F.col(b), empty)))
-    titles = F.array_distinct(F.concat(F.when(F.col("m_title").isNotNull(), F.array("m_title")).otherwise(empty),
-                                       F.coalesce("rel_titles", empty)))
-    title_keys = F.array_distinct(F.filter(F.concat(F.array("m_title_key"), F.coalesce("rel_title_keys", empty)),
-                                           lambda k: k.isNotNull()))
+    titles = F.array_distinct(
+        F.concat(
+            F.when(F.col("m_title").isNotNull(), F.array("m_title")).otherwise(empty), F.coalesce("rel_titles", empty)
+        )
+    )
+    title_keys = F.array_distinct(
+        F.filter(F.concat(F.array("m_title_key"), F.coalesce("rel_title_keys", empty)), lambda k: k.isNotNull())
+    )
     c = c.select(
-        "candidate_id", F.coalesce("m_master_id", "discogs_master_id").alias("discogs_master_id"),
+        "candidate_id",
+        F.coalesce("m_master_id", "discogs_master_id").alias("discogs_master_id"),
         F.coalesce("main_release_id", "release_id_seen").alias("discogs_release_id"),
         F.coalesce("m_title", F.element_at(F.array_sort("rel_titles"), 1)).alias("candidate_title"),
-        titles.alias("titles"), title_keys.alias("title_keys"),
+        titles.alias("titles"),
+        title_keys.alias("title_keys"),
         F.coalesce("m_year", "rel_year").alias("year"),
-        F.when(F.col("m_year").isNotNull(), F.lit("master")).when(F.col("rel_year").isNotNull(), F.lit("releases"))
-         .alias("year_source"),
-        arr("m_genres", "rel_genres").alias("genres"), arr("m_styles", "rel_styles").alias("styles"),
+        F.when(F.col("m_year").isNotNull(), F.lit("master"))
+        .when(F.col("rel_year").isNotNull(), F.lit("releases"))
+        .alias("year_source"),
+        arr("m_genres", "rel_genres").alias("genres"),
+        arr("m_styles", "rel_styles").alias("styles"),
         arr("m_artist_keys", "rel_artist_keys").alias("artist_keys"),
-        F.array_distinct(F.concat(arr("m_artist_keys", "rel_artist_keys"), F.coalesce("rel_composer_keys", empty))).alias("composer_keys"),
-        F.array_sort(F.array_distinct(F.concat(F.when(F.col("m_master_id").isNotNull(), F.array(F.lit("dump_master"))).otherwise(empty),
-                                               F.coalesce("rel_sources", empty)))).alias("sources"),
-        F.coalesce("n_releases", F.lit(0)).alias("n_releases"))
+        F.array_distinct(
+            F.concat(arr("m_artist_keys", "rel_artist_keys"), F.coalesce("rel_composer_keys", empty))
+        ).alias("composer_keys"),
+        F.array_sort(
+            F.array_distinct(
+                F.concat(
+                    F.when(F.col("m_master_id").isNotNull(), F.array(F.lit("dump_master"))).otherwise(empty),
+                    F.coalesce("rel_sources", empty),
+                )
+            )
+        ).alias("sources"),
+        F.coalesce("n_releases", F.lit(0)).alias("n_releases"),
+    )
     return c.transform(with_soundtrack_evidence)

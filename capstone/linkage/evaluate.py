@@ -30,10 +30,16 @@ def read_labels(spark: SparkSession, path: str) -> DataFrame:
     rows = [tuple(v or None for v in r) for r in text[LABELS_SCHEMA.fieldNames()].itertuples(index=False)]
     raw = spark.createDataFrame(rows, T.StructType([T.StructField(f.name, T.StringType()) for f in LABELS_SCHEMA]))
     df = raw.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in LABELS_SCHEMA.fields])
-    unfit = [f.name for f in LABELS_SCHEMA.fields if f.dataType != T.StringType()
-             if raw.where(F.col(f.name).isNotNull() & F.col(f.name).cast(f.dataType).isNull()).limit(1).count()]
+    unfit = [
+        f.name
+        for f in LABELS_SCHEMA.fields
+        if f.dataType != T.StringType()
+        if raw.where(F.col(f.name).isNotNull() & F.col(f.name).cast(f.dataType).isNull()).limit(1).count()
+    ]
     if unfit:
-        raise ContractError(f"labels {path}: column(s) {unfit} hold values that are not {[str(LABELS_SCHEMA[n].dataType) for n in unfit]}")
+        raise ContractError(
+            f"labels {path}: column(s) {unfit} hold values that are not {[str(LABELS_SCHEMA[n].dataType) for n in unfit]}"
+        )
     return df.withColumn("candidate_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")))
 
 # %% ../../nbs/05f_evaluate.ipynb #b222a645
@@ -55,17 +61,23 @@ EVIDENCE_COLUMNS = ["sim_title", "title_pair", "delta_year", "composer_match", "
 def _with_evidence(df: DataFrame) -> DataFrame:
     "The evidence columns that `df` has, the score-term map as JSON text so that metrics stay plain JSON."
     cols = [c for c in EVIDENCE_COLUMNS if c in df.columns]
-    return df.select("*", *[F.to_json(c).alias(f"_{c}") if c == "evidence" else F.col(c).alias(f"_{c}") for c in cols]) \
-        .drop(*cols).withColumnsRenamed({f"_{c}": c for c in cols})
+    return (
+        df.select("*", *[F.to_json(c).alias(f"_{c}") if c == "evidence" else F.col(c).alias(f"_{c}") for c in cols])
+        .drop(*cols)
+        .withColumnsRenamed({f"_{c}": c for c in cols})
+    )
 
 
-def evaluate_links(links: DataFrame, labels: DataFrame, pairs: DataFrame | None = None,
-                   scored: DataFrame | None = None) -> dict:
+def evaluate_links(
+    links: DataFrame, labels: DataFrame, pairs: DataFrame | None = None, scored: DataFrame | None = None
+) -> dict:
     "Precision, recall and F1 for `auto` and `auto`+`review`, blocking recall, and the wrong pairs with their evidence."
     pos = positive_pairs(labels)
     labelled = labels.select("candidate_id").distinct()
     keep = ["band", "score", "film_title", "candidate_title"] + [c for c in EVIDENCE_COLUMNS if c in links.columns]
-    pred = links.select("tmdb_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")).alias("candidate_id"), *keep)
+    pred = links.select(
+        "tmdb_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")).alias("candidate_id"), *keep
+    )
     n_pos = pos.count()
     out = {"labelled_positive_pairs": n_pos, "labelled_candidates": labelled.count()}
     for name, bands in (("auto", ["auto"]), ("auto_review", ["auto", "review"])):
@@ -76,17 +88,34 @@ def evaluate_links(links: DataFrame, labels: DataFrame, pairs: DataFrame | None 
         fn = n_pos - tp
         out[name] = _prf(tp, fp_rows.count(), fn) | {"unlabelled_links": p.count() - judged.count()}
         if name == "auto_review":
-            out["false_positives"] = [r.asDict() for r in _with_evidence(fp_rows).orderBy("tmdb_id").limit(50).collect()]
-            missed = (pos.join(p, ["tmdb_id", "candidate_id"], "left_anti")
-                      .join(labels.select("tmdb_id", "candidate_id", "tmdb_title", "discogs_title")
-                            .dropDuplicates(["tmdb_id", "candidate_id"]), ["tmdb_id", "candidate_id"]))
+            out["false_positives"] = [
+                r.asDict() for r in _with_evidence(fp_rows).orderBy("tmdb_id").limit(50).collect()
+            ]
+            missed = pos.join(p, ["tmdb_id", "candidate_id"], "left_anti").join(
+                labels.select("tmdb_id", "candidate_id", "tmdb_title", "discogs_title").dropDuplicates(
+                    ["tmdb_id", "candidate_id"]
+                ),
+                ["tmdb_id", "candidate_id"],
+            )
             if scored is not None:
-                s = scored.select("tmdb_id", "candidate_id", "score", "band", "lost_to",
-                                  *[c for c in EVIDENCE_COLUMNS if c in scored.columns])
+                s = scored.select(
+                    "tmdb_id",
+                    "candidate_id",
+                    "score",
+                    "band",
+                    "lost_to",
+                    *[c for c in EVIDENCE_COLUMNS if c in scored.columns],
+                )
                 missed = missed.join(s, ["tmdb_id", "candidate_id"], "left").withColumn(
-                    "why", F.when(F.col("score").isNull(), "not a candidate pair (blocking or soundtrack evidence)")
-                    .when(F.col("lost_to").isNotNull(), F.concat(F.lit("lost to film "), F.col("lost_to").cast("string")))
-                    .otherwise(F.concat(F.lit("scored "), F.round("score", 3).cast("string"), F.lit(", band "), F.col("band"))))
+                    "why",
+                    F.when(F.col("score").isNull(), "not a candidate pair (blocking or soundtrack evidence)")
+                    .when(
+                        F.col("lost_to").isNotNull(), F.concat(F.lit("lost to film "), F.col("lost_to").cast("string"))
+                    )
+                    .otherwise(
+                        F.concat(F.lit("scored "), F.round("score", 3).cast("string"), F.lit(", band "), F.col("band"))
+                    ),
+                )
                 missed = _with_evidence(missed)
             out["false_negatives"] = [r.asDict() for r in missed.orderBy("tmdb_id").limit(50).collect()]
     if pairs is not None:
@@ -97,11 +126,14 @@ def evaluate_links(links: DataFrame, labels: DataFrame, pairs: DataFrame | None 
 # %% ../../nbs/05f_evaluate.ipynb #c1c4d080
 def pr_curve(scored: DataFrame, labels: DataFrame) -> pd.DataFrame:
     "Precision and recall of the best pair per candidate at every score threshold (judged candidates only)."
-    pos = positive_pairs(labels) \
-        .withColumn("positive", F.lit(1))
+    pos = positive_pairs(labels).withColumn("positive", F.lit(1))
     n_pos = pos.count()
-    best = scored.where("candidate_rank = 1").join(labels.select("candidate_id").distinct(), "candidate_id", "left_semi")
-    judged = best.join(pos, ["tmdb_id", "candidate_id"], "left").select("score", F.coalesce("positive", F.lit(0)).alias("positive"))
+    best = scored.where("candidate_rank = 1").join(
+        labels.select("candidate_id").distinct(), "candidate_id", "left_semi"
+    )
+    judged = best.join(pos, ["tmdb_id", "candidate_id"], "left").select(
+        "score", F.coalesce("positive", F.lit(0)).alias("positive")
+    )
     pts = judged.orderBy(F.desc("score")).toPandas()  # bounded by the number of labelled candidates
     if pts.empty or not n_pos:
         return pd.DataFrame(columns=["threshold", "precision", "recall", "tp", "fp"])
@@ -117,15 +149,23 @@ CALIBRATION_BINS = (0.0, 0.1, 0.5, 0.9, 1.0001)
 
 def calibration(scored: DataFrame, labels: DataFrame) -> dict:
     "Observed match rate against mean score per score bin, on pairs of labelled candidates; and the Brier score."
-    pos = positive_pairs(labels) \
-        .withColumn("y", F.lit(1))
-    judged = (scored.join(labels.select("candidate_id").distinct(), "candidate_id", "left_semi")
-              .join(pos, ["tmdb_id", "candidate_id"], "left")
-              .select("score", F.coalesce("y", F.lit(0)).alias("y")).toPandas())  # bounded by the labelled candidates
+    pos = positive_pairs(labels).withColumn("y", F.lit(1))
+    judged = (
+        scored.join(labels.select("candidate_id").distinct(), "candidate_id", "left_semi")
+        .join(pos, ["tmdb_id", "candidate_id"], "left")
+        .select("score", F.coalesce("y", F.lit(0)).alias("y"))
+        .toPandas()
+    )  # bounded by the labelled candidates
     if judged.empty:
         return {"pairs": 0, "brier": None, "bins": []}
     judged["bin"] = pd.cut(judged.score, CALIBRATION_BINS, right=False)
-    bins = [{"scores": f"[{b.left:g}, {min(b.right, 1):g})" if b.right < 1 else f"[{b.left:g}, 1]", "pairs": int(len(g)),
-             "mean_score": round(float(g.score.mean()), 4), "observed_match_rate": round(float(g.y.mean()), 4)}
-            for b, g in judged.groupby("bin", observed=True)]
+    bins = [
+        {
+            "scores": f"[{b.left:g}, {min(b.right, 1):g})" if b.right < 1 else f"[{b.left:g}, 1]",
+            "pairs": int(len(g)),
+            "mean_score": round(float(g.score.mean()), 4),
+            "observed_match_rate": round(float(g.y.mean()), 4),
+        }
+        for b, g in judged.groupby("bin", observed=True)
+    ]
     return {"pairs": int(len(judged)), "brier": round(float(((judged.score - judged.y) ** 2).mean()), 4), "bins": bins}

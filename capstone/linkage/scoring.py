@@ -34,45 +34,87 @@ def sequel_tokens(key: Column) -> Column:
 # %% ../../nbs/05d_scoring.ipynb #c7deb4d4
 def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Comparison columns for each blocked pair: `sim_title`, `sequel_mismatch`, `delta_year`, `composer_match`, ..."
-    variants = (pairs.join(films.select("tmdb_id", F.explode("title_keys").alias("fkey")), "tmdb_id")
-                .join(cands.select("candidate_id", F.explode("title_keys").alias("ckey")), "candidate_id"))
+    variants = pairs.join(films.select("tmdb_id", F.explode("title_keys").alias("fkey")), "tmdb_id").join(
+        cands.select("candidate_id", F.explode("title_keys").alias("ckey")), "candidate_id"
+    )
     fseq, cseq = sequel_tokens(F.col("fkey")), sequel_tokens(F.col("ckey"))
-    suffix = (F.col("ckey").endswith(F.concat(F.lit(" "), F.col("fkey"))) & (F.size(F.split("fkey", " ")) >= 3))
-    variants = (variants.withColumn("ratio", title_similarity("fkey", "ckey"))
-                .withColumn("sim", F.when(suffix, F.greatest("ratio", F.lit(mcfg.suffix_similarity))).otherwise(F.col("ratio")))
-                .withColumn("mismatch", ~F.coalesce(fseq == cseq, F.lit(True)))  # in order and counted: "1 2 3" is not "1 2 3 2"
-                .withColumn("adj", F.col("sim") - F.when(F.col("mismatch"), 0.5).otherwise(0.0)))
+    suffix = F.col("ckey").endswith(F.concat(F.lit(" "), F.col("fkey"))) & (F.size(F.split("fkey", " ")) >= 3)
+    variants = (
+        variants.withColumn("ratio", title_similarity("fkey", "ckey"))
+        .withColumn("sim", F.when(suffix, F.greatest("ratio", F.lit(mcfg.suffix_similarity))).otherwise(F.col("ratio")))
+        .withColumn(
+            "mismatch", ~F.coalesce(fseq == cseq, F.lit(True))
+        )  # in order and counted: "1 2 3" is not "1 2 3 2"
+        .withColumn("adj", F.col("sim") - F.when(F.col("mismatch"), 0.5).otherwise(0.0))
+    )
     w = Window.partitionBy("tmdb_id", "candidate_id").orderBy(F.desc("adj"), F.desc("sim"), "fkey", "ckey")
-    best = (variants.withColumn("_r", F.row_number().over(w)).where("_r = 1")
-            .select("tmdb_id", "candidate_id", "blocked_by", F.round("sim", 4).alias("sim_title"),
-                    F.col("mismatch").alias("sequel_mismatch"), F.concat_ws(" ⇄ ", "fkey", "ckey").alias("title_pair"),
-                    F.col("fkey").alias("matched_film_key")))
-    film_freq = films.select("tmdb_id", F.explode("title_keys").alias("matched_film_key")).groupBy("matched_film_key") \
+    best = (
+        variants.withColumn("_r", F.row_number().over(w))
+        .where("_r = 1")
+        .select(
+            "tmdb_id",
+            "candidate_id",
+            "blocked_by",
+            F.round("sim", 4).alias("sim_title"),
+            F.col("mismatch").alias("sequel_mismatch"),
+            F.concat_ws(" ⇄ ", "fkey", "ckey").alias("title_pair"),
+            F.col("fkey").alias("matched_film_key"),
+        )
+    )
+    film_freq = (
+        films.select("tmdb_id", F.explode("title_keys").alias("matched_film_key"))
+        .groupBy("matched_film_key")
         .agg(F.countDistinct("tmdb_id").alias("title_freq"))
-    f = films.select("tmdb_id", F.col("title").alias("film_title"), F.col("release_year").alias("film_year"),
-                     "has_credits", F.col("composer_keys").alias("f_composers"))
-    c = cands.select("candidate_id", "discogs_master_id", "discogs_release_id", "candidate_title", F.col("year").alias("candidate_year"),
-                     "year_source", F.array_remove("composer_keys", "various").alias("c_composers"), "has_style", "has_genre", "has_phrase",
-                     "not_film", "sources", "n_releases")
+    )
+    f = films.select(
+        "tmdb_id",
+        F.col("title").alias("film_title"),
+        F.col("release_year").alias("film_year"),
+        "has_credits",
+        F.col("composer_keys").alias("f_composers"),
+    )
+    c = cands.select(
+        "candidate_id",
+        "discogs_master_id",
+        "discogs_release_id",
+        "candidate_title",
+        F.col("year").alias("candidate_year"),
+        "year_source",
+        F.array_remove("composer_keys", "various").alias("c_composers"),
+        "has_style",
+        "has_genre",
+        "has_phrase",
+        "not_film",
+        "sources",
+        "n_releases",
+    )
     out = best.join(film_freq, "matched_film_key", "left").join(f, "tmdb_id").join(c, "candidate_id")
     composer_known = F.col("has_credits") & (F.size("f_composers") > 0) & (F.size("c_composers") > 0)
-    return (out.withColumn("delta_year", F.col("candidate_year") - F.col("film_year"))
-               .withColumn("composer_match", F.when(composer_known, F.arrays_overlap("f_composers", "c_composers")))
-               .withColumn("generic_title", (F.size(F.split("matched_film_key", " ")) == 1) & (F.length("matched_film_key") <= 5))
-               .withColumn("short_partial", (F.col("sim_title") < 1) & (F.size(significant_words(F.col("matched_film_key"))) <= 2))
-               .drop("f_composers", "c_composers", "has_credits"))
+    return (
+        out.withColumn("delta_year", F.col("candidate_year") - F.col("film_year"))
+        .withColumn("composer_match", F.when(composer_known, F.arrays_overlap("f_composers", "c_composers")))
+        .withColumn(
+            "generic_title", (F.size(F.split("matched_film_key", " ")) == 1) & (F.length("matched_film_key") <= 5)
+        )
+        .withColumn(
+            "short_partial", (F.col("sim_title") < 1) & (F.size(significant_words(F.col("matched_film_key"))) <= 2)
+        )
+        .drop("f_composers", "c_composers", "has_credits")
+    )
 
 # %% ../../nbs/05d_scoring.ipynb #bdd43eba
 def _year_term(mcfg: MatchConfig) -> Column:
     d = F.col("delta_year")
     exact = F.col("year_source") == "master"
-    return (F.when(d.isNull(), 0.0)
-            .when(d < -1, -mcfg.year_early_penalty)
-            .when(d <= 1, mcfg.year_match_bonus)
-            .when(~exact, 0.0)
-            .when(d <= 3, 0.0)
-            .when(d <= 10, -mcfg.year_late_penalty)
-            .otherwise(-mcfg.year_very_late_penalty))
+    return (
+        F.when(d.isNull(), 0.0)
+        .when(d < -1, -mcfg.year_early_penalty)
+        .when(d <= 1, mcfg.year_match_bonus)
+        .when(~exact, 0.0)
+        .when(d <= 3, 0.0)
+        .when(d <= 10, -mcfg.year_late_penalty)
+        .otherwise(-mcfg.year_very_late_penalty)
+    )
 
 
 def score_pairs(compared: DataFrame, mcfg: MatchConfig) -> DataFrame:
@@ -86,7 +128,8 @@ def score_pairs(compared: DataFrame, mcfg: MatchConfig) -> DataFrame:
         "phrase": F.when(F.col("has_phrase"), mcfg.phrase_bonus).otherwise(0.0),
         "not_film": F.when(F.col("not_film"), -mcfg.not_film_penalty).otherwise(0.0),
         "composer": F.when(F.col("composer_match"), mcfg.composer_bonus)
-                     .when(~F.col("composer_match"), -mcfg.composer_conflict_penalty).otherwise(0.0),
+        .when(~F.col("composer_match"), -mcfg.composer_conflict_penalty)
+        .otherwise(0.0),
         "generic": F.when(F.col("generic_title"), -mcfg.generic_title_penalty).otherwise(0.0),
         "short_partial": F.when(F.col("short_partial"), -mcfg.short_partial_penalty).otherwise(0.0),
         "title_freq": -mcfg.title_freq_penalty * F.log2(F.greatest(F.coalesce("title_freq", F.lit(1)), F.lit(1))),
@@ -94,8 +137,13 @@ def score_pairs(compared: DataFrame, mcfg: MatchConfig) -> DataFrame:
     logit = F.lit(mcfg.bias)
     for t in terms.values():
         logit = logit + t
-    scored = compared.withColumn("evidence", F.create_map(*[x for k, v in terms.items()
-                                                            for x in (F.lit(k), F.round(v, 3))]))
+    scored = compared.withColumn(
+        "evidence", F.create_map(*[x for k, v in terms.items() for x in (F.lit(k), F.round(v, 3))])
+    )
     scored = scored.withColumn("logit", logit).withColumn("score", F.round(1 / (1 + F.exp(-F.col("logit"))), 6))
-    return scored.withColumn("band", F.when(F.col("score") >= mcfg.auto_threshold, "auto")
-                             .when(F.col("score") >= mcfg.review_threshold, "review").otherwise("reject"))
+    return scored.withColumn(
+        "band",
+        F.when(F.col("score") >= mcfg.auto_threshold, "auto")
+        .when(F.col("score") >= mcfg.review_threshold, "review")
+        .otherwise("reject"),
+    )

@@ -16,27 +16,50 @@ __all__ = ['select_links', 'unmatched', 'gold_links', 'enrich_films']
 # %% ../../nbs/05e_selection.ipynb #2fd1f3fd
 def select_links(scored: DataFrame) -> DataFrame:
     "Scored pairs with `selected` (the pair is a gold link) and `lost_to` (the film that won the master instead)."
-    w = Window.partitionBy("candidate_id").orderBy(F.desc("accepted"), F.desc("score"), F.abs(F.col("delta_year")).asc_nulls_last(), "tmdb_id")
+    w = Window.partitionBy("candidate_id").orderBy(
+        F.desc("accepted"), F.desc("score"), F.abs(F.col("delta_year")).asc_nulls_last(), "tmdb_id"
+    )
     ranked = scored.withColumn("accepted", F.col("band") != "reject").withColumn("_r", F.row_number().over(w))
-    winner = F.first(F.when(F.col("_r") == 1, F.col("tmdb_id")), ignorenulls=True).over(Window.partitionBy("candidate_id"))
-    return (ranked.withColumn("selected", F.col("accepted") & (F.col("_r") == 1))
-                  .withColumn("lost_to", F.when(F.col("accepted") & (F.col("_r") > 1), winner))
-                  .withColumnRenamed("_r", "candidate_rank"))
+    winner = F.first(F.when(F.col("_r") == 1, F.col("tmdb_id")), ignorenulls=True).over(
+        Window.partitionBy("candidate_id")
+    )
+    return (
+        ranked.withColumn("selected", F.col("accepted") & (F.col("_r") == 1))
+        .withColumn("lost_to", F.when(F.col("accepted") & (F.col("_r") > 1), winner))
+        .withColumnRenamed("_r", "candidate_rank")
+    )
 
 # %% ../../nbs/05e_selection.ipynb #0949cd68
 def unmatched(films: DataFrame, cands: DataFrame, selected: DataFrame) -> DataFrame:
     "Every film and soundtrack candidate without a gold link, with the reason and its best pair's score."
+
     def reasons(entity: DataFrame, key: str, title: str, kind: str) -> DataFrame:
-        agg = selected.groupBy(key).agg(F.max(F.col("selected").cast("int")).alias("linked"),
-                                        F.max(F.col("accepted").cast("int")).alias("any_accepted"),
-                                        F.max("score").alias("best_score"), F.first("lost_to", ignorenulls=True).alias("lost_to"))
-        e = entity.select(F.col(key).cast("string").alias("id"), F.col(title).alias("title"), F.col(key)).join(agg, key, "left")
-        reason = (F.when(F.col("linked").isNull(), "no candidate")
-                  .when(F.col("any_accepted") == 1, "lost to a better film").otherwise("below threshold"))
-        return (e.where(F.coalesce("linked", F.lit(0)) == 0)
-                 .select(F.lit(kind).alias("entity"), "id", "title", reason.alias("reason"), "best_score",
-                         F.col("lost_to").alias("lost_to_tmdb_id")))
-    return reasons(films, "tmdb_id", "title", "film").unionByName(reasons(cands, "candidate_id", "candidate_title", "candidate"))
+        agg = selected.groupBy(key).agg(
+            F.max(F.col("selected").cast("int")).alias("linked"),
+            F.max(F.col("accepted").cast("int")).alias("any_accepted"),
+            F.max("score").alias("best_score"),
+            F.first("lost_to", ignorenulls=True).alias("lost_to"),
+        )
+        e = entity.select(F.col(key).cast("string").alias("id"), F.col(title).alias("title"), F.col(key)).join(
+            agg, key, "left"
+        )
+        reason = (
+            F.when(F.col("linked").isNull(), "no candidate")
+            .when(F.col("any_accepted") == 1, "lost to a better film")
+            .otherwise("below threshold")
+        )
+        return e.where(F.coalesce("linked", F.lit(0)) == 0).select(
+            F.lit(kind).alias("entity"),
+            "id",
+            "title",
+            reason.alias("reason"),
+            "best_score",
+            F.col("lost_to").alias("lost_to_tmdb_id"),
+        )
+
+    return reasons(films, "tmdb_id", "title", "film").unionByName(
+        reasons(cands, "candidate_id", "candidate_title", "candidate")
+    )
 
 # %% ../../nbs/05e_selection.ipynb #57fc1e19
 def gold_links(selected: DataFrame, run_id: str) -> DataFrame:
@@ -47,14 +70,27 @@ def gold_links(selected: DataFrame, run_id: str) -> DataFrame:
 
 def enrich_films(films: DataFrame, selected: DataFrame, cands: DataFrame) -> DataFrame:
     "One row per film: TMDB genres, popularity and votes, plus the genres and styles of its linked soundtracks."
-    lc = selected.where("selected").select("tmdb_id", "candidate_id", "discogs_master_id", "band") \
+    lc = (
+        selected.where("selected")
+        .select("tmdb_id", "candidate_id", "discogs_master_id", "band")
         .join(cands.select("candidate_id", "genres", "styles"), "candidate_id", "left")
+    )
     per_film = lc.groupBy("tmdb_id").agg(
         F.count("*").cast("int").alias("n_soundtracks"),
-        F.when(F.max(F.when(F.col("band") == "auto", 1).otherwise(0)) == 1, "auto").otherwise("review").alias("best_band"),
+        F.when(F.max(F.when(F.col("band") == "auto", 1).otherwise(0)) == 1, "auto")
+        .otherwise("review")
+        .alias("best_band"),
         F.array_sort(F.collect_set("discogs_master_id")).alias("discogs_master_ids"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.coalesce("genres", F.array()))))).alias("soundtrack_genres"),
-        F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.coalesce("styles", F.array()))))).alias("soundtrack_styles"))
-    out = films.join(per_film, "tmdb_id", "left").withColumn("n_soundtracks", F.coalesce("n_soundtracks", F.lit(0))) \
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.coalesce("genres", F.array()))))).alias(
+            "soundtrack_genres"
+        ),
+        F.array_sort(F.array_distinct(F.flatten(F.collect_list(F.coalesce("styles", F.array()))))).alias(
+            "soundtrack_styles"
+        ),
+    )
+    out = (
+        films.join(per_film, "tmdb_id", "left")
+        .withColumn("n_soundtracks", F.coalesce("n_soundtracks", F.lit(0)))
         .withColumn("has_soundtrack", F.col("n_soundtracks") > 0)
+    )
     return out.select([F.col(f.name).cast(f.dataType) for f in ENRICHED_SCHEMA.fields])

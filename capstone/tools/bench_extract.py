@@ -52,6 +52,7 @@ def fault_server(bodies: dict[int, bytes], fault: str, every: int = 10, slow_s: 
     "A started HTTP server answering `/3/movie/<id>`, with `fault` injected into every `every`-th film."
     from pytest_httpserver import HTTPServer
     from werkzeug.wrappers import Response
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log line per request
     faulted = {i: list(FAULTS[fault]) for n, i in enumerate(sorted(bodies)) if n % every == every - 1}
 
@@ -90,25 +91,46 @@ def run_case(spark: SparkSession, bodies: dict, fault: str, rate: float, workdir
     server, faulted = fault_server(bodies, fault)
     try:
         root = Path(workdir) / fault
-        cfg = PipelineConfig.from_params(raw_root=str(root / "raw"), output_root=str(root), tmdb_source="api",
-                                         tmdb_ids_file=str(root / "movie_ids_bench.json.gz"),
-                                         tmdb_base_url=server.url_for("/3"), tmdb_requests_per_s=rate, run_id="bench")
+        cfg = PipelineConfig.from_params(
+            raw_root=str(root / "raw"),
+            output_root=str(root),
+            tmdb_source="api",
+            tmdb_ids_file=str(root / "movie_ids_bench.json.gz"),
+            tmdb_base_url=server.url_for("/3"),
+            tmdb_requests_per_s=rate,
+            run_id="bench",
+        )
         ids = sorted(bodies)
         t0 = time.perf_counter()
-        out = extract_movies(spark, cfg, tmdb_session(cfg, token="bench-token"), ids, batch_size, progress=False,
-                             timeout=1.0)
+        out = extract_movies(
+            spark, cfg, tmdb_session(cfg, token="bench-token"), ids, batch_size, progress=False, timeout=1.0
+        )
         wall = time.perf_counter() - t0
     finally:
         server.stop()
     got = landed_ids(cfg)
-    accounted = set(got) | set(json.loads(line)["tmdb_id"] for f in Path(landing_dirs(cfg)["quarantined"]).glob("*.gz")
-                                for line in gzip.decompress(f.read_bytes()).splitlines())
+    accounted = set(got) | set(
+        json.loads(line)["tmdb_id"]
+        for f in Path(landing_dirs(cfg)["quarantined"]).glob("*.gz")
+        for line in gzip.decompress(f.read_bytes()).splitlines()
+    )
     expected_landed = len(ids) - (len(faulted) if fault in PERMANENT else 0)
-    return {"fault": fault, "faulted_ids": len(faulted) if fault != "none" else 0, "expected": len(ids),
-            "expected_landed": expected_landed, "landed": len(set(got)), "quarantined": out["quarantined"],
-            "duplicated": len(got) - len(set(got)), "lost": len(set(ids) - accounted),
-            "requests": out["http"]["requests"], "retries": out["http"]["retries"], "429s": out["http"]["status_429"],
-            "wall_s": round(wall, 2), "requests_per_s": round(out["http"]["requests"] / wall, 1), "limit_per_s": rate}
+    return {
+        "fault": fault,
+        "faulted_ids": len(faulted) if fault != "none" else 0,
+        "expected": len(ids),
+        "expected_landed": expected_landed,
+        "landed": len(set(got)),
+        "quarantined": out["quarantined"],
+        "duplicated": len(got) - len(set(got)),
+        "lost": len(set(ids) - accounted),
+        "requests": out["http"]["requests"],
+        "retries": out["http"]["retries"],
+        "429s": out["http"]["status_429"],
+        "wall_s": round(wall, 2),
+        "requests_per_s": round(out["http"]["requests"] / wall, 1),
+        "limit_per_s": rate,
+    }
 
 # %% ../../nbs/01a_bench_extract.ipynb #a6b910bc
 def resume_case(spark: SparkSession, bodies: dict, rate: float, workdir: str, batch_size: int = 50) -> dict:
@@ -116,16 +138,22 @@ def resume_case(spark: SparkSession, bodies: dict, rate: float, workdir: str, ba
     server, _ = fault_server(bodies, "none")
     try:
         root = Path(workdir) / "resume"
-        cfg = PipelineConfig.from_params(raw_root=str(root / "raw"), output_root=str(root), tmdb_source="api",
-                                         tmdb_ids_file=str(root / "movie_ids_bench.json.gz"),
-                                         tmdb_base_url=server.url_for("/3"), tmdb_requests_per_s=rate, run_id="bench")
+        cfg = PipelineConfig.from_params(
+            raw_root=str(root / "raw"),
+            output_root=str(root),
+            tmdb_source="api",
+            tmdb_ids_file=str(root / "movie_ids_bench.json.gz"),
+            tmdb_base_url=server.url_for("/3"),
+            tmdb_requests_per_s=rate,
+            run_id="bench",
+        )
         ids, times = sorted(bodies), {}
         session = lambda: tmdb_session(cfg, token="bench-token")
         t0 = time.perf_counter()
         extract_movies(spark, cfg, session(), ids, batch_size, progress=False)
         times["full_s"] = time.perf_counter() - t0
         parts = sorted(Path(landing_dirs(cfg)["landed"]).glob("part-*.jsonl.gz"))
-        for p in parts[len(parts) // 2:]:
+        for p in parts[len(parts) // 2 :]:
             p.unlink()  # what a kill half-way leaves: the later batches never committed
         t0 = time.perf_counter()
         out = extract_movies(spark, cfg, session(), ids, batch_size, progress=False)
@@ -137,12 +165,18 @@ def resume_case(spark: SparkSession, bodies: dict, rate: float, workdir: str, ba
         server.stop()
     got = landed_ids(cfg)
     return {k: round(v, 2) for k, v in times.items()} | {
-        "resumed_over_full": round(times["resumed_s"] / times["full_s"], 2), "refetched_ids": out["fetched_ids"],
-        "fetched_when_done": again["fetched_ids"], "landed": len(set(got)), "duplicated": len(got) - len(set(got)),
-        "lost": len(set(ids) - set(got))}
+        "resumed_over_full": round(times["resumed_s"] / times["full_s"], 2),
+        "refetched_ids": out["fetched_ids"],
+        "fetched_when_done": again["fetched_ids"],
+        "landed": len(set(got)),
+        "duplicated": len(got) - len(set(got)),
+        "lost": len(set(ids) - set(got)),
+    }
 
 
-def bench(spark: SparkSession, n_films: int, rate: float, snapshot_root: str, faults=tuple(FAULTS)) -> tuple[list, dict]:
+def bench(
+    spark: SparkSession, n_films: int, rate: float, snapshot_root: str, faults=tuple(FAULTS)
+) -> tuple[list, dict]:
     "Every fault case and the resume case on `n_films` films at `rate` requests per second."
     bodies = sample_bodies(snapshot_root, n_films)
     with tempfile.TemporaryDirectory() as work:

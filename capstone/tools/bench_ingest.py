@@ -68,8 +68,14 @@ def generate_dump(out: str, n: int, records: list[str], bad_every: int = 1000) -
                 faults[fault] += 1
             fh.write(rec + "\n")
         fh.write(truncated if truncated is not None else "</releases>\n")
-    desc = {"generated": True, "what": "Discogs releases dump format, real sample records repeated with fresh ids",
-            "records": n, "malformed": sum(faults.values()), "faults": faults, "bytes": os.path.getsize(out)}
+    desc = {
+        "generated": True,
+        "what": "Discogs releases dump format, real sample records repeated with fresh ids",
+        "records": n,
+        "malformed": sum(faults.values()),
+        "faults": faults,
+        "bytes": os.path.getsize(out),
+    }
     Path(out + ".generated.json").write_text(json.dumps(desc, indent=2))
     return desc
 
@@ -92,6 +98,7 @@ def baseline_iterparse(path: str) -> dict:
 # %% ../../nbs/02a_bench_ingest.ipynb #c1e7e976
 class PeakRSS:
     "Sample the resident set of a process (default: the Spark JVM) every `interval` seconds; keeps the peak."
+
     def __init__(self, pid: int, interval: float = 0.2):
         self.pid, self.interval, self.peak_kb, self._stop = pid, interval, 0, threading.Event()
 
@@ -154,15 +161,27 @@ def project_ingest(spark: SparkSession, path: str, out_dir: str) -> dict:
     target = os.path.join(out_dir, "staged_releases")
     staged.drop("ordinal").write.mode("overwrite").parquet(target)
     seconds, cpu = time.perf_counter() - t0, tree_cpu_s(jvm) - cpu0
-    counts = spark.read.parquet(target).groupBy(F.col("_error").isNull().alias("ok")).agg(
-        F.count("*").alias("count"), F.count("repaired").alias("repaired")).collect()
+    counts = (
+        spark.read.parquet(target)
+        .groupBy(F.col("_error").isNull().alias("ok"))
+        .agg(F.count("*").alias("count"), F.count("repaired").alias("repaired"))
+        .collect()
+    )
     by = {r.ok: r["count"] for r in counts}
     shutil.rmtree(folder)
-    return {"parsed": by.get(True, 0), "quarantined": by.get(False, 0), "repaired": sum(r.repaired for r in counts),
-            "seconds": seconds, "serial_s": serial, "cpu_s": cpu}
+    return {
+        "parsed": by.get(True, 0),
+        "quarantined": by.get(False, 0),
+        "repaired": sum(r.repaired for r in counts),
+        "seconds": seconds,
+        "serial_s": serial,
+        "cpu_s": cpu,
+    }
 
 
-def bench(spark: SparkSession, sizes: list[int], source: str, bad_every: int = 1000, work_dir: str | None = None) -> list[dict]:
+def bench(
+    spark: SparkSession, sizes: list[int], source: str, bad_every: int = 1000, work_dir: str | None = None
+) -> list[dict]:
     "For each size: generate, ingest with the project and with the baseline, and compare."
     records = sample_records(source)
     work = work_dir or tempfile.mkdtemp(prefix="bench-ingest-")
@@ -173,21 +192,33 @@ def bench(spark: SparkSession, sizes: list[int], source: str, bad_every: int = 1
         with PeakRSS(jvm_pid(spark)) as jvm, PeakRSS(os.getpid()) as py:
             ours = project_ingest(spark, path, work)
         base = baseline_iterparse(path)
-        rows.append({
-            "releases": n, "malformed_generated": desc["malformed"], "file_mb": round(desc["bytes"] / 1e6, 1),
-            "project_releases_per_s": round(n / ours["seconds"]), "baseline_releases_per_s": round(n / base["seconds"]),
-            "ratio": round(base["seconds"] / ours["seconds"], 2),
-            "project_s": round(ours["seconds"], 1), "baseline_s": round(base["seconds"], 1),
-            "serial_read_s": round(ours["serial_s"], 1),
-            "project_cpu_s": round(ours["cpu_s"], 1), "baseline_cpu_s": round(base["cpu_s"], 1),
-            "parsed": ours["parsed"], "quarantined": ours["quarantined"],
-            "repaired": ours["repaired"],
-            # a control character is repaired (loaded, flagged); every other fault is quarantined
-            "reconciles": (ours["parsed"] + ours["quarantined"] == n
-                           and ours["repaired"] == desc["faults"]["control_char"]
-                           and ours["quarantined"] == desc["malformed"] - ours["repaired"]),
-            "python_driver_peak_rss_mb": round(py.peak_kb / 1024), "jvm_peak_rss_mb": round(jvm.peak_kb / 1024),
-            "baseline_parsed": base["parsed"]})
+        rows.append(
+            {
+                "releases": n,
+                "malformed_generated": desc["malformed"],
+                "file_mb": round(desc["bytes"] / 1e6, 1),
+                "project_releases_per_s": round(n / ours["seconds"]),
+                "baseline_releases_per_s": round(n / base["seconds"]),
+                "ratio": round(base["seconds"] / ours["seconds"], 2),
+                "project_s": round(ours["seconds"], 1),
+                "baseline_s": round(base["seconds"], 1),
+                "serial_read_s": round(ours["serial_s"], 1),
+                "project_cpu_s": round(ours["cpu_s"], 1),
+                "baseline_cpu_s": round(base["cpu_s"], 1),
+                "parsed": ours["parsed"],
+                "quarantined": ours["quarantined"],
+                "repaired": ours["repaired"],
+                # a control character is repaired (loaded, flagged); every other fault is quarantined
+                "reconciles": (
+                    ours["parsed"] + ours["quarantined"] == n
+                    and ours["repaired"] == desc["faults"]["control_char"]
+                    and ours["quarantined"] == desc["malformed"] - ours["repaired"]
+                ),
+                "python_driver_peak_rss_mb": round(py.peak_kb / 1024),
+                "jvm_peak_rss_mb": round(jvm.peak_kb / 1024),
+                "baseline_parsed": base["parsed"],
+            }
+        )
         os.remove(path)
     shutil.rmtree(work, ignore_errors=True)
     return rows

@@ -32,9 +32,20 @@ __all__ = ['SUFFIXES', 'EDITIONS', 'real_material', 'composer_pool', 'film_title
            'run_baseline', 'prf', 'bench']
 
 # %% ../../nbs/05a_bench_match.ipynb #829f8265
-SUFFIXES = ["(Original Motion Picture Soundtrack)", "(Music From The Motion Picture)", "(Original Score)", "OST",
-            "(Original Soundtrack)", "(Bande Originale du Film)", "(Banda Sonora Original)",
-            "(Colonna Sonora Originale)", "(Filmmusik)", "サウンドトラック", "(Soundtrack)", "- Original Score"]
+SUFFIXES = [
+    "(Original Motion Picture Soundtrack)",
+    "(Music From The Motion Picture)",
+    "(Original Score)",
+    "OST",
+    "(Original Soundtrack)",
+    "(Bande Originale du Film)",
+    "(Banda Sonora Original)",
+    "(Colonna Sonora Originale)",
+    "(Filmmusik)",
+    "サウンドトラック",
+    "(Soundtrack)",
+    "- Original Score",
+]
 EDITIONS = ["", "", "", "(Deluxe Edition)", "(Remastered)", "(25th Anniversary Edition)", "(Expanded Edition)"]
 
 
@@ -79,7 +90,7 @@ def film_title(base: list[tuple[str, int]], i: int, rng: random.Random) -> str:
     if i < len(base):
         return base[i][0]
     a, b = base[i % len(base)][0].split(), rng.choice(base)[0].split()
-    return " ".join(a[: max(1, (len(a) + 1) // 2)] + b[len(b) // 2:])
+    return " ".join(a[: max(1, (len(a) + 1) // 2)] + b[len(b) // 2 :])
 
 
 def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], set[tuple[int, int]]]:
@@ -95,66 +106,150 @@ def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], s
             title = f"{title} {rng.choice(words)}" if rng.random() < 0.5 else f"{rng.choice(words)} {title}"
         used.add(title.casefold())
         composer = rng.choice(names) if rng.random() < 0.6 else None
-        films.append({"tmdb_id": len(films) + 1, "title": title, "release_year": year + rng.choice([0, 0, 0, 1, -1]) * (len(films) >= len(base)),
-                      "composer": composer})
+        films.append(
+            {
+                "tmdb_id": len(films) + 1,
+                "title": title,
+                "release_year": year + rng.choice([0, 0, 0, 1, -1]) * (len(films) >= len(base)),
+                "composer": composer,
+            }
+        )
     masters, truth = [], set()
 
     def master(title, year, styles, genres, artist, source, form="dump"):
-        masters.append({"discogs_master_id": len(masters) + 1, "title": title, "year": year, "styles": styles,
-                        "genres": genres, "artist": artist, "source": source, "form": form})
+        masters.append(
+            {
+                "discogs_master_id": len(masters) + 1,
+                "title": title,
+                "year": year,
+                "styles": styles,
+                "genres": genres,
+                "artist": artist,
+                "source": source,
+                "form": form,
+            }
+        )
         return len(masters)
 
     titles = {f["title"].casefold() for f in films}
     for f in films:
         r = rng.random()
         if r < 0.70:
-            artist = f["composer"] if f["composer"] and rng.random() < 0.5 else ("Various" if rng.random() < 0.08 else rng.choice(names))
+            artist = (
+                f["composer"]
+                if f["composer"] and rng.random() < 0.5
+                else ("Various" if rng.random() < 0.08 else rng.choice(names))
+            )
             shown = f["title"] if rng.random() < 0.8 else f["title"].upper()
             title = f"{shown} {rng.choice(SUFFIXES)} {rng.choice(EDITIONS)}".strip()
             form = "search" if rng.random() < 0.3 else "dump"
             if form == "search":  # as a search result shows it: "Artist - Title"
                 title = f"{artist} - {title}"
-            mid = master(title, f["release_year"] + rng.choice([0, 0, 0, 1]), [rng.choice(["Soundtrack", "Score"])],
-                         ["Stage & Screen"], artist, "generated soundtrack", form)
+            mid = master(
+                title,
+                f["release_year"] + rng.choice([0, 0, 0, 1]),
+                [rng.choice(["Soundtrack", "Score"])],
+                ["Stage & Screen"],
+                artist,
+                "generated soundtrack",
+                form,
+            )
             truth.add((f["tmdb_id"], mid))
         elif r < 0.78:
-            master(f["title"], rng.randint(1960, 2020), ["Pop Rock"], ["Rock"], rng.choice(names),
-                   "generated same-title album")
-        elif r < 0.84 and (sequel := f"{f['title']} {rng.choice(['2', 'II', 'Part 2', 'Returns'])}").casefold() not in titles:
-            master(f"{sequel} {rng.choice(SUFFIXES)}", f["release_year"] + 3, ["Soundtrack"], ["Stage & Screen"],
-                   rng.choice(names), "generated sequel soundtrack")
+            master(
+                f["title"],
+                rng.randint(1960, 2020),
+                ["Pop Rock"],
+                ["Rock"],
+                rng.choice(names),
+                "generated same-title album",
+            )
+        elif (
+            r < 0.84
+            and (sequel := f"{f['title']} {rng.choice(['2', 'II', 'Part 2', 'Returns'])}").casefold() not in titles
+        ):
+            master(
+                f"{sequel} {rng.choice(SUFFIXES)}",
+                f["release_year"] + 3,
+                ["Soundtrack"],
+                ["Stage & Screen"],
+                rng.choice(names),
+                "generated sequel soundtrack",
+            )
         elif r < 0.90:
-            master(f"{f['title']} (Original Video Game Soundtrack)", f["release_year"] + 1,
-                   ["Video Game Music", "Soundtrack"], ["Stage & Screen"], rng.choice(names), "generated game soundtrack")
+            master(
+                f"{f['title']} (Original Video Game Soundtrack)",
+                f["release_year"] + 1,
+                ["Video Game Music", "Soundtrack"],
+                ["Stage & Screen"],
+                rng.choice(names),
+                "generated game soundtrack",
+            )
         elif r < 0.95:
-            master(f"{f['title']}: The Series (Music From The TV Series)", f["release_year"] + 5, ["Soundtrack"],
-                   ["Stage & Screen"], rng.choice(names), "generated TV soundtrack")
+            master(
+                f"{f['title']}: The Series (Music From The TV Series)",
+                f["release_year"] + 5,
+                ["Soundtrack"],
+                ["Stage & Screen"],
+                rng.choice(names),
+                "generated TV soundtrack",
+            )
         else:
-            master(rng.choice(album_titles), rng.randint(1960, 2020), ["Techno"], ["Electronic"], rng.choice(names),
-                   "generated album")
+            master(
+                rng.choice(album_titles),
+                rng.randint(1960, 2020),
+                ["Techno"],
+                ["Electronic"],
+                rng.choice(names),
+                "generated album",
+            )
     return films, masters, truth
 
 # %% ../../nbs/05a_bench_match.ipynb #1607cd34
-def to_frames(spark: SparkSession, films: list[dict], masters: list[dict], partitions: int = 8) -> tuple[DataFrame, DataFrame]:
+def to_frames(
+    spark: SparkSession, films: list[dict], masters: list[dict], partitions: int = 8
+) -> tuple[DataFrame, DataFrame]:
     "Silver-shaped films and soundtrack candidates for the matcher."
-    f = spark.createDataFrame(films, "tmdb_id long, title string, release_year int, composer string").repartition(partitions)
-    f = (f.withColumn("title_keys", title_keys(F.array("title")))
-          .withColumn("has_credits", F.col("composer").isNotNull())
-          .withColumn("composer_keys", artist_keys(F.when(F.col("composer").isNotNull(), F.array("composer"))
-                                                   .otherwise(F.array().cast("array<string>")))))
-    rows = [{**m, "key_title": split_artist_title(m["title"])[1] if m["form"] == "search" else m["title"]}
-            for m in masters]  # prepare splits the "Artist - Title" of search results, not dump titles
-    m = spark.createDataFrame(rows, "discogs_master_id long, title string, year int, styles array<string>, "
-                                    "genres array<string>, artist string, source string, form string, key_title string"
-                              ).repartition(partitions)
-    c = (m.select(F.concat(F.lit("m"), "discogs_master_id").alias("candidate_id"), "discogs_master_id",
-                  F.col("discogs_master_id").alias("discogs_release_id"), F.col("title").alias("candidate_title"),
-                  F.array("title").alias("titles"), "year", F.lit("master").alias("year_source"), "genres", "styles",
-                  F.array(F.col("source")).alias("sources"), F.lit(1).alias("n_releases"),
-                  title_keys(F.array("key_title")).alias("title_keys"),
-                  artist_keys(F.array("artist")).alias("composer_keys"))
-          .transform(with_soundtrack_evidence)
-          .where("is_soundtrack_candidate"))
+    f = spark.createDataFrame(films, "tmdb_id long, title string, release_year int, composer string").repartition(
+        partitions
+    )
+    f = (
+        f.withColumn("title_keys", title_keys(F.array("title")))
+        .withColumn("has_credits", F.col("composer").isNotNull())
+        .withColumn(
+            "composer_keys",
+            artist_keys(
+                F.when(F.col("composer").isNotNull(), F.array("composer")).otherwise(F.array().cast("array<string>"))
+            ),
+        )
+    )
+    rows = [
+        {**m, "key_title": split_artist_title(m["title"])[1] if m["form"] == "search" else m["title"]} for m in masters
+    ]  # prepare splits the "Artist - Title" of search results, not dump titles
+    m = spark.createDataFrame(
+        rows,
+        "discogs_master_id long, title string, year int, styles array<string>, "
+        "genres array<string>, artist string, source string, form string, key_title string",
+    ).repartition(partitions)
+    c = (
+        m.select(
+            F.concat(F.lit("m"), "discogs_master_id").alias("candidate_id"),
+            "discogs_master_id",
+            F.col("discogs_master_id").alias("discogs_release_id"),
+            F.col("title").alias("candidate_title"),
+            F.array("title").alias("titles"),
+            "year",
+            F.lit("master").alias("year_source"),
+            "genres",
+            "styles",
+            F.array(F.col("source")).alias("sources"),
+            F.lit(1).alias("n_releases"),
+            title_keys(F.array("key_title")).alias("title_keys"),
+            artist_keys(F.array("artist")).alias("composer_keys"),
+        )
+        .transform(with_soundtrack_evidence)
+        .where("is_soundtrack_candidate")
+    )
     return f, c
 
 # %% ../../nbs/05a_bench_match.ipynb #ed102396
@@ -174,29 +269,50 @@ def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: 
     t_end = time.perf_counter()
     scored = spark.read.parquet(f"{workdir}/scored")
     t_floor = time.perf_counter()  # the least any comparison needs: each pair with its film's and candidate's columns
-    (pairs.join(films.select("tmdb_id", "title_keys", "release_year"), "tmdb_id")
-     .join(cands.select("candidate_id", "title_keys", "year"), "candidate_id").write.format("noop").mode("overwrite").save())
+    (
+        pairs.join(films.select("tmdb_id", "title_keys", "release_year"), "tmdb_id")
+        .join(cands.select("candidate_id", "title_keys", "year"), "candidate_id")
+        .write.format("noop")
+        .mode("overwrite")
+        .save()
+    )
     floor_s = time.perf_counter() - t_floor
     n_pairs = pairs.count()
-    links = {(r.tmdb_id, int(r.discogs_master_id)) for r in
-             scored.where("selected AND band = 'auto'").select("tmdb_id", "discogs_master_id").collect()}
+    links = {
+        (r.tmdb_id, int(r.discogs_master_id))
+        for r in scored.where("selected AND band = 'auto'").select("tmdb_id", "discogs_master_id").collect()
+    }
     true_pairs = spark.createDataFrame(sorted(truth), "tmdb_id long, discogs_master_id long")
-    blocked_true = (pairs.select("tmdb_id", F.substring("candidate_id", 2, 20).cast("long").alias("discogs_master_id"))
-                    .join(true_pairs, ["tmdb_id", "discogs_master_id"], "left_semi").count())
-    return {"wall_s": t_end - t0, "keys_s": t_keys - t0, "blocking_s": t_block - t_keys, "scoring_s": t_end - t_block, "join_floor_s": floor_s,
-            "pairs": n_pairs, "links": links, "blocked_true": blocked_true}
+    blocked_true = (
+        pairs.select("tmdb_id", F.substring("candidate_id", 2, 20).cast("long").alias("discogs_master_id"))
+        .join(true_pairs, ["tmdb_id", "discogs_master_id"], "left_semi")
+        .count()
+    )
+    return {
+        "wall_s": t_end - t0,
+        "keys_s": t_keys - t0,
+        "blocking_s": t_block - t_keys,
+        "scoring_s": t_end - t_block,
+        "join_floor_s": floor_s,
+        "pairs": n_pairs,
+        "links": links,
+        "blocked_true": blocked_true,
+    }
 
 
 @F.udf(T.DoubleType())
 def _token_set_ratio(a, b):
     from rapidfuzz import fuzz
+
     return fuzz.token_set_ratio(a or "", b or "") / 100.0
 
 
 def run_baseline(spark: SparkSession, films: list[dict], masters: list[dict], timeout_s: float = 300.0) -> dict | None:
     "The earlier attempt's matcher; None when it does not finish within `timeout_s`."
     f = spark.createDataFrame([(x["tmdb_id"], x["title"]) for x in films], "tmdb_id long, title string")
-    m = spark.createDataFrame([(x["discogs_master_id"], x["title"]) for x in masters], "discogs_master_id long, mtitle string")
+    m = spark.createDataFrame(
+        [(x["discogs_master_id"], x["title"]) for x in masters], "discogs_master_id long, mtitle string"
+    )
     pairs = f.join(m, F.lower("mtitle").contains(F.lower("title")))
     scored = pairs.withColumn("s", _token_set_ratio("title", "mtitle"))
     sc, group = spark.sparkContext, f"baseline-{time.time_ns()}"
@@ -211,8 +327,11 @@ def run_baseline(spark: SparkSession, films: list[dict], masters: list[dict], ti
     finally:
         timer.cancel()
         sc.setLocalProperty("spark.jobGroup.id", None)
-    return {"wall_s": time.perf_counter() - t0, "pairs": len(rows),
-            "links": {(r.tmdb_id, r.discogs_master_id) for r in rows if r.s >= 0.9}}
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "pairs": len(rows),
+        "links": {(r.tmdb_id, r.discogs_master_id) for r in rows if r.s >= 0.9},
+    }
 
 # %% ../../nbs/05a_bench_match.ipynb #31ebd1ec
 def prf(links: set, truth: set) -> tuple[float, float]:
@@ -221,7 +340,9 @@ def prf(links: set, truth: set) -> tuple[float, float]:
     return (tp / len(links) if links else 1.0), (tp / len(truth) if truth else 1.0)
 
 
-def bench(spark: SparkSession, sizes: list[int], material, baseline_max: int = 20000, timeout_s: float = 300.0) -> list[dict]:
+def bench(
+    spark: SparkSession, sizes: list[int], material, baseline_max: int = 20000, timeout_s: float = 300.0
+) -> list[dict]:
     "One row per size: the project's matcher and (up to `baseline_max`) the baseline, on the same generated data."
     rows = []
     for n in sizes:
@@ -230,20 +351,33 @@ def bench(spark: SparkSession, sizes: list[int], material, baseline_max: int = 2
             f, c = to_frames(spark, films, masters)
             ours = run_project(spark, films=f, cands=c, truth=truth, workdir=work)
         p, r = prf(ours["links"], truth)
-        row = {"films": n, "masters": len(masters), "true_links": len(truth), "wall_s": round(ours["wall_s"], 1),
-               "keys_s": round(ours["keys_s"], 1), "blocking_s": round(ours["blocking_s"], 1),
-               "scoring_s": round(ours["scoring_s"], 1), "jvm_peak_rss_mb": round(jvm.peak_kb / 1024),
-               "candidate_pairs": ours["pairs"], "pairs_per_input_row": round(ours["pairs"] / (n + len(masters)), 2),
-               "pairs_scored_per_s": round(ours["pairs"] / max(ours["scoring_s"], 1e-9)),
-               "pairs_joined_per_s": round(ours["pairs"] / max(ours["join_floor_s"], 1e-9)),
-               "blocking_recall": round(ours["blocked_true"] / len(truth), 4),
-               "precision": round(p, 4), "recall": round(r, 4)}
+        row = {
+            "films": n,
+            "masters": len(masters),
+            "true_links": len(truth),
+            "wall_s": round(ours["wall_s"], 1),
+            "keys_s": round(ours["keys_s"], 1),
+            "blocking_s": round(ours["blocking_s"], 1),
+            "scoring_s": round(ours["scoring_s"], 1),
+            "jvm_peak_rss_mb": round(jvm.peak_kb / 1024),
+            "candidate_pairs": ours["pairs"],
+            "pairs_per_input_row": round(ours["pairs"] / (n + len(masters)), 2),
+            "pairs_scored_per_s": round(ours["pairs"] / max(ours["scoring_s"], 1e-9)),
+            "pairs_joined_per_s": round(ours["pairs"] / max(ours["join_floor_s"], 1e-9)),
+            "blocking_recall": round(ours["blocked_true"] / len(truth), 4),
+            "precision": round(p, 4),
+            "recall": round(r, 4),
+        }
         base = run_baseline(spark, films, masters, timeout_s) if n <= baseline_max else None
         if base:
             bp, br = prf(base["links"], truth)
-            row |= {"baseline_wall_s": round(base["wall_s"], 1), "baseline_pairs": base["pairs"],
-                    "baseline_precision": round(bp, 4), "baseline_recall": round(br, 4),
-                    "speedup": round(base["wall_s"] / ours["wall_s"], 2)}
+            row |= {
+                "baseline_wall_s": round(base["wall_s"], 1),
+                "baseline_pairs": base["pairs"],
+                "baseline_precision": round(bp, 4),
+                "baseline_recall": round(br, 4),
+                "speedup": round(base["wall_s"] / ours["wall_s"], 2),
+            }
         else:
             row |= {"baseline_wall_s": None if n <= baseline_max else "not run", "speedup": None}
         rows.append(row)

@@ -9,12 +9,20 @@ import argparse
 import datetime as dt
 import html
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
-from ..config import NOTEBOOKS, STAGES, ConfigError, PipelineConfig, find_project_root, has_scheme, join_uri
+from capstone.config import (
+    NOTEBOOKS,
+    STAGES,
+    ConfigError,
+    PipelineConfig,
+    find_project_root,
+    has_scheme,
+    join_uri,
+    local_spark_env,
+)
 from ..storage import LockedError, acquire_lock, local_path, release_lock
 
 # %% auto #0
@@ -39,7 +47,9 @@ def parse_steps(steps: str | None) -> list[str]:
         return list(STAGES)
     asked = [s.strip() for s in steps.split(",") if s.strip()]
     if not asked:
-        raise ConfigError(f"--steps {steps!r} names no step; steps are {list(STAGES)} (leave --steps out to run them all)")
+        raise ConfigError(
+            f"--steps {steps!r} names no step; steps are {list(STAGES)} (leave --steps out to run them all)"
+        )
     unknown = [s for s in asked if s not in STAGES]
     if unknown:
         raise ConfigError(f"--steps: unknown step(s) {unknown}; steps are {list(STAGES)}")
@@ -49,6 +59,7 @@ def parse_steps(steps: str | None) -> list[str]:
 def notebook_params(nb_path: str) -> set[str]:
     "Names declared in the notebook's `parameters` cell."
     import papermill
+
     return set(papermill.inspect_notebook(nb_path))
 
 
@@ -65,6 +76,7 @@ def render_html(nb_path: str) -> str:
     "Render an executed notebook to HTML beside it; returns the HTML path."
     import nbformat
     from nbconvert import HTMLExporter
+
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(nb_path, as_version=4))
     out = str(Path(nb_path).with_suffix(".html"))
     Path(out).write_text(body, encoding="utf-8")
@@ -77,12 +89,15 @@ def index_html(run_id: str, results: list[dict], metrics_dir: str) -> str:
         f"<tr><td>{html.escape(r['notebook'])}</td><td class='{r['status']}'>{r['status']}</td>"
         f"<td>{r.get('duration_s', '')}</td><td><a href='{html.escape(r['notebook'])}.html'>rendered</a> · "
         f"<a href='{html.escape(r['notebook'])}.ipynb'>ipynb</a></td><td>{html.escape(r.get('error') or '')}</td></tr>"
-        for r in results)
-    return (f"<!doctype html><meta charset='utf-8'><title>capstone run {html.escape(run_id)}</title>"
-            "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd}"
-            ".failed{color:#b00;font-weight:bold}.succeeded{color:#070}</style>"
-            f"<h1>Run {html.escape(run_id)}</h1><table><tr><th>notebook</th><th>status</th><th>seconds</th>"
-            f"<th>output</th><th>error</th></tr>{rows}</table><p>Metrics: <code>{html.escape(metrics_dir)}</code></p>")
+        for r in results
+    )
+    return (
+        f"<!doctype html><meta charset='utf-8'><title>capstone run {html.escape(run_id)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;border-bottom:1px solid #ddd}"
+        ".failed{color:#b00;font-weight:bold}.succeeded{color:#070}</style>"
+        f"<h1>Run {html.escape(run_id)}</h1><table><tr><th>notebook</th><th>status</th><th>seconds</th>"
+        f"<th>output</th><th>error</th></tr>{rows}</table><p>Metrics: <code>{html.escape(metrics_dir)}</code></p>"
+    )
 
 # %% ../../nbs/00a_runner.ipynb #34af7b77
 def failure_line(notebook: str, exc: BaseException) -> str:
@@ -103,15 +118,22 @@ def runs_dir(cfg: PipelineConfig, project_root: str) -> str:
 def _execute(nbs: dict, routed: dict, cfg: PipelineConfig, root: str, out_dir: str, progress: bool) -> tuple[int, list]:
     "Run the notebooks in order through papermill, rendering each; stop at the first failure."
     import papermill
+
     results, code = [], 0
     for nb, path in nbs.items():
         out_nb = str(Path(out_dir) / f"{nb}.ipynb")
         print(f"[{cfg.run_id}] {nb} ...", flush=True)
         t0, res = time.perf_counter(), {"notebook": nb, "status": "succeeded"}
         try:
-            papermill.execute_notebook(path, out_nb, parameters=routed[nb], kernel_name="capstone",
-                                       cwd=str(Path(root) / "nbs"), progress_bar=progress and sys.stderr.isatty(),
-                                       log_output=False)
+            papermill.execute_notebook(
+                path,
+                out_nb,
+                parameters=routed[nb],
+                kernel_name="capstone",
+                cwd=str(Path(root) / "nbs"),
+                progress_bar=progress and sys.stderr.isatty(),
+                log_output=False,
+            )
         except Exception as e:  # papermill's execution error, a dead kernel, a missing kernel...
             res.update(status="failed", error=failure_line(nb, e))
             code = 1
@@ -126,19 +148,21 @@ def _execute(nbs: dict, routed: dict, cfg: PipelineConfig, root: str, out_dir: s
     return code, results
 
 
-def run_pipeline(steps: list[str], params: dict, project_root: str | None = None, progress: bool = True) -> tuple[int, str]:
+def run_pipeline(
+    steps: list[str], params: dict, project_root: str | None = None, progress: bool = True
+) -> tuple[int, str]:
     "Execute the selected notebooks in order with one run id, holding the output root's lock; `(exit_code, runs_dir)`."
     root = project_root or find_project_root()
-    cfg = PipelineConfig.from_params(project_root=root, **params)   # validates every value before anything runs
+    cfg = PipelineConfig.from_params(project_root=root, **params)  # validates every value before anything runs
     if "match" in steps:
         from capstone.config import MatchConfig
+
         MatchConfig.from_pipeline(cfg)  # match_knobs too, before any earlier stage replaces a table
     params = dict(params, run_id=cfg.run_id)
     nbs = {NOTEBOOKS[s]: str(Path(root) / "nbs" / f"{NOTEBOOKS[s]}.ipynb") for s in steps}
     routed = route_params(params, {nb: notebook_params(path) | {"run_id"} for nb, path in nbs.items()})
     out_dir = runs_dir(cfg, root)
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    local_spark_env()
     # the run's lock on a local root (the stages take it themselves on a lake, where this process has no Spark)
     locked = local_path(cfg.output_root) is not None
     try:
@@ -153,10 +177,18 @@ def run_pipeline(steps: list[str], params: dict, project_root: str | None = None
     finally:
         if locked:
             release_lock(None, cfg.output_root, cfg.run_id)
-    Path(out_dir, "index.html").write_text(index_html(cfg.run_id, results, cfg.metrics_dir()),
-                                           encoding="utf-8")
-    Path(out_dir, "run.json").write_text(json.dumps({"run_id": cfg.run_id, "steps": results, "params": routed,
-                                                      "finished_at": dt.datetime.now(dt.timezone.utc).isoformat()}, indent=2))
+    Path(out_dir, "index.html").write_text(index_html(cfg.run_id, results, cfg.metrics_dir()), encoding="utf-8")
+    Path(out_dir, "run.json").write_text(
+        json.dumps(
+            {
+                "run_id": cfg.run_id,
+                "steps": results,
+                "params": routed,
+                "finished_at": dt.datetime.now(dt.timezone.utc).isoformat(),
+            },
+            indent=2,
+        )
+    )
     return code, out_dir
 
 # %% ../../nbs/00a_runner.ipynb #4e666c7c
@@ -165,12 +197,17 @@ def evaluate_cli(labels: str, params: dict) -> dict:
     from capstone.config import get_spark
     from capstone.storage import read_table, table_exists
     from capstone.linkage.evaluate import evaluate_links, read_labels
+
     cfg = PipelineConfig.from_params(**params, labels_path=labels)
     spark = get_spark(cfg)
     links = read_table(spark, cfg.gold("film_soundtrack_links"), hint="match")
-    optional = {t: spark.read.parquet(cfg.silver(t)) if table_exists(spark, cfg.silver(t)) else None
-                for t in ("candidate_pairs", "scored_pairs")}
-    return evaluate_links(links, read_labels(spark, cfg.labels_path), optional["candidate_pairs"], optional["scored_pairs"])
+    optional = {
+        t: spark.read.parquet(cfg.silver(t)) if table_exists(spark, cfg.silver(t)) else None
+        for t in ("candidate_pairs", "scored_pairs")
+    }
+    return evaluate_links(
+        links, read_labels(spark, cfg.labels_path), optional["candidate_pairs"], optional["scored_pairs"]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     be = sub.add_parser("bench-extract", help="live TMDB extraction against a local fault-injecting server")
     be.add_argument("--films", type=int, default=400)
     be.add_argument("--rate", type=float, default=40.0, help="client-side limit, requests per second")
-    bi = sub.add_parser("bench-ingest", help="dump ingestion against a single-process iterparse baseline (generated data)")
+    bi = sub.add_parser(
+        "bench-ingest", help="dump ingestion against a single-process iterparse baseline (generated data)"
+    )
     bi.add_argument("--sizes", default="250000,1000000", help="comma-separated numbers of releases")
     bi.add_argument("--bad-every", type=int, default=1000, help="one malformed record in this many")
     bi.add_argument("--source", default="data/sample/dump/discogs_20200806_releases.xml.gz")
@@ -210,18 +249,25 @@ def main(argv: list[str] | None = None) -> int:
             import pandas as pd
             from capstone.tools.bench_match import bench, real_material
             from capstone.config import get_spark, resolve_uri
+
             root = find_project_root()
-            material = real_material(resolve_uri("data/sample/snapshots", root),
-                                     resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root))
-            rows = bench(get_spark(), [int(x) for x in args.sizes.split(",")], material, args.baseline_max,
-                         args.baseline_timeout)
+            material = real_material(
+                resolve_uri("data/sample/snapshots", root),
+                resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root),
+            )
+            rows = bench(
+                get_spark(), [int(x) for x in args.sizes.split(",")], material, args.baseline_max, args.baseline_timeout
+            )
             print(pd.DataFrame(rows).T.to_string())
             return 0
         if args.command == "bench-extract":
             import pandas as pd
             from capstone.tools.bench_extract import bench
             from capstone.config import get_spark, resolve_uri
-            rows, resumed = bench(get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root()))
+
+            rows, resumed = bench(
+                get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root())
+            )
             print(pd.DataFrame(rows).to_string(index=False))
             print("resume:", json.dumps(resumed))
             return 0 if all(r["lost"] == r["duplicated"] == 0 for r in rows) and resumed["lost"] == 0 else 1
@@ -229,20 +275,33 @@ def main(argv: list[str] | None = None) -> int:
             import pandas as pd
             from capstone.tools.bench_ingest import bench
             from capstone.config import get_spark, resolve_uri
-            rows = bench(get_spark(), [int(x) for x in args.sizes.split(",")], resolve_uri(args.source, find_project_root()),
-                         args.bad_every)
+
+            rows = bench(
+                get_spark(),
+                [int(x) for x in args.sizes.split(",")],
+                resolve_uri(args.source, find_project_root()),
+                args.bad_every,
+            )
             print(pd.DataFrame(rows).to_string(index=False))
             return 0 if all(r["reconciles"] for r in rows) else 1
         if args.command == "test-summary":
             from capstone.tools.slides import write_test_summary
+
             print(write_test_summary(args.metrics_dir))
             return 0
         if args.command == "slides":
             from capstone.tools.slides import make_slides
-            shown = make_slides(params.get("output_root", PipelineConfig.output_root), args.metrics_dir,
-                                out_path=args.out, run_id=params.get("run_id", ""))
-            print(f"{args.out}: {shown['slides']} slides from run {shown['run_id']}; pictures: {len(shown['pngs'])} PNG in "
-                  f"{Path(args.out).parent / 'png'}")
+
+            shown = make_slides(
+                params.get("output_root", PipelineConfig.output_root),
+                args.metrics_dir,
+                out_path=args.out,
+                run_id=params.get("run_id", ""),
+            )
+            print(
+                f"{args.out}: {shown['slides']} slides from run {shown['run_id']}; pictures: {len(shown['pngs'])} PNG in "
+                f"{Path(args.out).parent / 'png'}"
+            )
             return 0
         code, out_dir = run_pipeline(parse_steps(args.steps), params)
     except ConfigError as e:  # a usage error
@@ -251,7 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # anything else that stops a command: one line, never a traceback
         print(f"capstone {args.command} FAILED: {type(e).__name__}: {' '.join(str(e).split())[:500]}", file=sys.stderr)
         return 1
-    cfg = PipelineConfig.from_params(**{k: v for k, v in params.items() if k in ("output_root", "gold_root", "metrics_root", "run_id")})
+    cfg = PipelineConfig.from_params(
+        **{k: v for k, v in params.items() if k in ("output_root", "gold_root", "metrics_root", "run_id")}
+    )
     print(f"run {'failed' if code else 'finished'}: {out_dir}/index.html")
     if not code:
         print(f"gold:    {cfg.gold('film_soundtrack_links')}  {cfg.gold('films_enriched')}")

@@ -21,7 +21,9 @@ __all__ = ['FAULT_RE', 'PNG_MANIFEST', 'case_kind', 'junit_counts', 'read_test_r
            'local_path', 'stage_volumes', 'build_deck', 'export_pngs', 'make_slides']
 
 # %% ../../nbs/06a_slides.ipynb #7ec7a10d
-FAULT_RE = re.compile(r"retr|404|401|bad_key|fault|faulty|broken|refused|fails|failure|missing_column|credentials|quarantin", re.I)
+FAULT_RE = re.compile(
+    r"retr|404|401|bad_key|fault|faulty|broken|refused|fails|failure|missing_column|credentials|quarantin", re.I
+)
 
 
 def case_kind(classname: str, name: str) -> str:
@@ -40,8 +42,15 @@ def junit_counts(path: str) -> dict:
     root = ET.parse(path).getroot()
     total, kinds = dict(passed=0, failed=0, skipped=0, errors=0), {}
     for case in root.iter("testcase"):
-        outcome = ("failed" if case.find("failure") is not None else "errors" if case.find("error") is not None
-                   else "skipped" if case.find("skipped") is not None else "passed")
+        outcome = (
+            "failed"
+            if case.find("failure") is not None
+            else "errors"
+            if case.find("error") is not None
+            else "skipped"
+            if case.find("skipped") is not None
+            else "passed"
+        )
         kind = case_kind(case.get("classname", ""), case.get("name", ""))
         total[outcome] += 1
         kinds.setdefault(kind, dict(passed=0, failed=0, skipped=0, errors=0))[outcome] += 1
@@ -103,7 +112,9 @@ def _bullets(slide, lines: list[str], left=0.5, top=1.5, width=9.0, height=5.0, 
 
 
 def _table(slide, header: list[str], rows: list[list], top=1.5, size=12):
-    shape = slide.shapes.add_table(len(rows) + 1, len(header), Inches(0.4), Inches(top), Inches(9.2), Inches(0.3 * (len(rows) + 1)))
+    shape = slide.shapes.add_table(
+        len(rows) + 1, len(header), Inches(0.4), Inches(top), Inches(9.2), Inches(0.3 * (len(rows) + 1))
+    )
     for j, h in enumerate(header):
         shape.table.cell(0, j).text = str(h)
     for i, row in enumerate(rows, start=1):
@@ -129,7 +140,16 @@ def stage_volumes(run_metrics: dict) -> list[list]:
     for stage, m in run_metrics.items():
         tables = sorted(set(m.get("rows_in", {})) | set(m.get("rows_out", {})))
         total = lambda k: sum(v for v in m.get(k, {}).values() if isinstance(v, (int, float)))
-        out.append([stage, ", ".join(tables), total("rows_in"), total("rows_out"), total("rows_quarantined"), m.get("duration_s")])
+        out.append(
+            [
+                stage,
+                ", ".join(tables),
+                total("rows_in"),
+                total("rows_out"),
+                total("rows_quarantined"),
+                m.get("duration_s"),
+            ]
+        )
     return out
 
 
@@ -146,31 +166,72 @@ def build_deck(run_metrics: dict, tests: dict, limits_path: str, out_path: str) 
     s.shapes.title.text = "TMDB × Discogs soundtrack pipeline: testing summary"
     s.placeholders[1].text = f"{dt.date.today().isoformat()} · run {run_id}"
     s = _title_only(prs, "Architecture")
-    _bullets(s, ["Stages, one notebook each: 01 extract TMDB · 02 extract Discogs · 03 prepare · 04 validate · 05 match · 06 report",
-                 "Raw zone (source formats) → staging → silver + quarantine → gold links, films_enriched, unmatched",
-                 "Same notebooks three ways: interactive (Databricks Repos, Jupyter) · batch via papermill (`capstone run`) · Databricks job tasks",
-                 "Paths are URIs: local folders or abfss://; PySpark 3.5 (Databricks Runtime 14.3 LTS parity)"])
+    _bullets(
+        s,
+        [
+            "Stages, one notebook each: 01 extract TMDB · 02 extract Discogs · 03 prepare · 04 validate · 05 match · 06 report",
+            "Raw zone (source formats) → staging → silver + quarantine → gold links, films_enriched, unmatched",
+            "Same notebooks three ways: interactive (Databricks Repos, Jupyter) · batch via papermill (`capstone run`) · Databricks job tasks",
+            "Paths are URIs: local folders or abfss://; PySpark 3.5 (Databricks Runtime 14.3 LTS parity)",
+        ],
+    )
     s = _title_only(prs, "Tests")
     kinds = sorted(tests["by_kind"].items())
-    _table(s, ["kind", "passed", "failed", "skipped"], [[k, v["passed"], v["failed"] + v["errors"], v["skipped"]] for k, v in kinds]
-           + [["all", tests["total"]["passed"], tests["total"]["failed"] + tests["total"]["errors"], tests["total"]["skipped"]]])
-    _bullets(s, [f"Coverage of capstone/: {tests.get('coverage_percent')}% (Spark workers and notebook kernels included)"],
-             top=1.6 + 0.3 * (len(kinds) + 2))
+    _table(
+        s,
+        ["kind", "passed", "failed", "skipped"],
+        [[k, v["passed"], v["failed"] + v["errors"], v["skipped"]] for k, v in kinds]
+        + [
+            [
+                "all",
+                tests["total"]["passed"],
+                tests["total"]["failed"] + tests["total"]["errors"],
+                tests["total"]["skipped"],
+            ]
+        ],
+    )
+    _bullets(
+        s,
+        [f"Coverage of capstone/: {tests.get('coverage_percent')}% (Spark workers and notebook kernels included)"],
+        top=1.6 + 0.3 * (len(kinds) + 2),
+    )
     shown["tests_by_kind"] = {k: v["passed"] for k, v in kinds}
     s = _title_only(prs, "Data volumes and durations per stage")
     per_stage = stage_volumes(run_metrics)
-    _table(s, ["stage", "rows in", "rows out", "quarantined", "seconds"], [r[:1] + r[2:] for r in per_stage], top=1.4, size=12)
-    _bullets(s, ["Rows are summed over each stage's tables (" + "; ".join(f"{r[0]}: {r[1]}" for r in per_stage) +
-                 "). Per-table counts are in the run's metrics and in 06_report."], top=5.2, height=2.0, size=11)
+    _table(
+        s,
+        ["stage", "rows in", "rows out", "quarantined", "seconds"],
+        [r[:1] + r[2:] for r in per_stage],
+        top=1.4,
+        size=12,
+    )
+    _bullets(
+        s,
+        [
+            "Rows are summed over each stage's tables ("
+            + "; ".join(f"{r[0]}: {r[1]}" for r in per_stage)
+            + "). Per-table counts are in the run's metrics and in 06_report."
+        ],
+        top=5.2,
+        height=2.0,
+        size=11,
+    )
     shown["volumes"] = per_stage
     s = _title_only(prs, "Match quality on the labels")
     if ev:
         a, ar = ev["auto"], ev["auto_review"]
         fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
-        _bullets(s, [f"auto: precision {fmt(a['precision'])}, recall {fmt(a['recall'])} (tp {a['tp']}, fp {a['fp']}, fn {a['fn']})",
-                     f"auto + review: precision {fmt(ar['precision'])}, recall {fmt(ar['recall'])}",
-                     f"blocking recall {fmt(ev.get('blocking_recall'))}; {ev['labelled_positive_pairs']} labelled matches"],
-                 top=1.3, height=1.2, size=14)
+        _bullets(
+            s,
+            [
+                f"auto: precision {fmt(a['precision'])}, recall {fmt(a['recall'])} (tp {a['tp']}, fp {a['fp']}, fn {a['fn']})",
+                f"auto + review: precision {fmt(ar['precision'])}, recall {fmt(ar['recall'])}",
+                f"blocking recall {fmt(ev.get('blocking_recall'))}; {ev['labelled_positive_pairs']} labelled matches",
+            ],
+            top=1.3,
+            height=1.2,
+            size=14,
+        )
         shown["auto"], shown["auto_review"] = a, ar
     else:
         _bullets(s, ["No labels were given for this run."], top=1.3, height=1.0)
@@ -180,7 +241,11 @@ def build_deck(run_metrics: dict, tests: dict, limits_path: str, out_path: str) 
     _bullets(s, [report.get("answer", "The report stage did not run for this run.")], top=5.6, height=1.8, size=11)
     shown["answer"] = report.get("answer")
     s = _title_only(prs, "Known limits and next steps")
-    limits = [l.strip().lstrip("-* ").strip() for l in Path(limits_path).read_text().splitlines() if l.strip().startswith(("-", "*"))]
+    limits = [
+        l.strip().lstrip("-* ").strip()
+        for l in Path(limits_path).read_text().splitlines()
+        if l.strip().startswith(("-", "*"))
+    ]
     _bullets(s, limits, size=14)
     shown["limits"] = limits
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
@@ -201,24 +266,37 @@ def export_pngs(deck: str, plots: list[str], out_dir: str) -> list[str]:
         (out / name).unlink(missing_ok=True)
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if soffice and shutil.which("pdftoppm"):
-        subprocess.run([soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out), deck], check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [soffice, "--headless", "--convert-to", "pdf", "--outdir", str(out), deck],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
         pdf = out / (Path(deck).stem + ".pdf")
         subprocess.run(["pdftoppm", "-png", "-r", "60", str(pdf), str(out / "slide")], check=True, timeout=300)
         pdf.unlink()
         written = sorted(out.glob("slide-*.png"))
     else:
-        written = [Path(shutil.copyfile(local_path(p), out / Path(local_path(p)).name)) for p in plots
-                   if Path(local_path(p)).exists()]
+        written = [
+            Path(shutil.copyfile(local_path(p), out / Path(local_path(p)).name))
+            for p in plots
+            if Path(local_path(p)).exists()
+        ]
     manifest.write_text("".join(f"{p.name}\n" for p in written))
     return sorted(str(p) for p in written)
 
 # %% ../../nbs/06a_slides.ipynb #1fff2b15
-def make_slides(output_root: str, metrics_dir: str = "metrics", limits_path: str = "slides/limits.md",
-                out_path: str = "slides/testing_summary.pptx", run_id: str = "") -> dict:
+def make_slides(
+    output_root: str,
+    metrics_dir: str = "metrics",
+    limits_path: str = "slides/limits.md",
+    out_path: str = "slides/testing_summary.pptx",
+    run_id: str = "",
+) -> dict:
     "Build the deck from the latest (or given) run and the latest test reports; returns what the slides show."
     from capstone.config import PipelineConfig, get_spark
     from capstone.report import latest_run_id, load_metrics
+
     cfg0 = PipelineConfig.from_params(output_root=output_root)
     spark = get_spark(cfg0)
     if not run_id:
@@ -229,6 +307,7 @@ def make_slides(output_root: str, metrics_dir: str = "metrics", limits_path: str
     cfg = PipelineConfig.from_params(output_root=output_root, run_id=run_id)
     run_metrics = load_metrics(spark, cfg)
     shown = build_deck(run_metrics, read_test_reports(metrics_dir), limits_path, out_path)
-    shown["pngs"] = export_pngs(out_path, run_metrics.get("report", {}).get("figures", {}).get("plots", []),
-                                str(Path(out_path).parent / "png"))
+    shown["pngs"] = export_pngs(
+        out_path, run_metrics.get("report", {}).get("figures", {}).get("plots", []), str(Path(out_path).parent / "png")
+    )
     return shown
