@@ -74,7 +74,7 @@ test-compat: $(COMPAT)/.installed-stamp
 # only what the runtime lacks, with the runtime's versions as constraints, `pip check` clean). Then the whole sample
 # pipeline through the runner, its gold tables compared cell by cell with the same pipeline on the dev venv, and the
 # cluster's test suite (tests/run_suite.py, as the bundle's capstone_tests job runs it), with Spark's reused Python
-# workers as on a cluster (measured: the same 98 tests and 86.7 % coverage, in 315 s instead of 783 s).
+# workers as on a cluster (tests/coverage_daemon.py saves their coverage).
 DBR := .venv-dbr
 DBR_OUT := data/out-dbr
 DBR_CONSTRAINTS := infrastructure/databricks/runtime-14.3-lts.txt
@@ -100,7 +100,7 @@ test-dbr: setup $(DBR)/.runtime-stamp
 	$(BIN)/capstone run --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(DBR_OUT)/dev/raw \
 	  -p output_root=$(DBR_OUT)/dev -p run_id=parity
 	$(BIN)/python tests/gold_diff.py $(DBR_OUT)/dev/gold $(DBR_OUT)/parity/gold
-	CAPSTONE_TEST_DAEMON=true PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/run_suite.py \
+	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/run_suite.py \
 	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity
 
 # Unit, pipeline and end-to-end tests, then every notebook under nbval, with coverage of capstone/ (Spark workers included).

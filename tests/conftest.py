@@ -9,6 +9,8 @@ from capstone.config import local_spark_env
 
 ROOT = Path(__file__).resolve().parents[1]
 local_spark_env()
+# the test daemon module (tests/coverage_daemon.py) is importable by the Python workers Spark starts
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if p)
 
 
 def pytest_configure(config):
@@ -33,8 +35,9 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
-        # one Python process per task, so coverage measures code that runs inside Spark workers
-        .config("spark.python.use.daemon", os.environ.get("CAPSTONE_TEST_DAEMON", "false"))
+        # Spark's daemon forks the Python workers and reuses them, as on a cluster; its module here saves each
+        # worker's coverage after every task (tests/coverage_daemon.py), so code inside Spark workers is measured
+        .config("spark.python.daemon.module", "coverage_daemon")
         .getOrCreate()
     )
     s.sparkContext.setLogLevel("ERROR")
