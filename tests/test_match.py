@@ -331,3 +331,41 @@ def test_evaluate_links(spark):
     assert [(r["tmdb_id"], r["why"]) for r in fn] == [(11, "scored 0.3, band reject")]
     fn = evaluate_links(links, labels, scored=scored.limit(0))["false_negatives"]
     assert fn[0]["why"].startswith("not a candidate pair")
+
+
+def test_numerals_are_one_numeral_however_written_and_sequels_stay_apart(spark):
+    films = [
+        film(168259, "Furious 7", 2015),
+        film(1726, "Iron Man", 2008),
+        film(10138, "Iron Man 2", 2010),
+        film(161, "Ocean's Eleven", 2001),
+        film(163, "Ocean's Twelve", 2004),
+    ]
+    results = [
+        result(7001, 801, "Brian Tyler - Furious VII (Original Motion Picture Soundtrack)", 2015),
+        result(7002, 802, "John Debney - Iron Man II (Original Motion Picture Score)", 2010, ("Score",)),
+        result(7003, 803, "David Holmes - Ocean's Twelve (Music From The Motion Picture)", 2004),
+        result(7004, 804, "Various - Ocean's Eleven (Music From The Motion Picture)", 2001),
+    ]
+    f, cands, pairs, selected, links = link(spark, films, results)
+    assert linked(links) == {(168259, 801), (10138, 802), (163, 803), (161, 804)}
+    rows = {(r.tmdb_id, r.candidate_id): r for r in selected.collect()}
+    assert rows[(1726, "m802")].sequel_mismatch and rows[(1726, "m802")].band == "reject"  # Iron Man is not Iron Man II
+    assert rows[(161, "m803")].sequel_mismatch  # Eleven is not Twelve, spelled out
+    assert rows[(168259, "m801")].sim_title == 1.0 and rows[(168259, "m801")].band == "auto"
+
+
+def test_a_recording_that_is_not_a_film_never_reaches_auto(spark):
+    # constructed so that every other piece of evidence agrees: same title, same year, the film's composer
+    films = [film(1, "Dune", 2021, composers=["Hans Zimmer"]), film(2, "Black Panther", 2018)]
+    results = [
+        result(8001, 901, "Hans Zimmer - Dune (Original Series Soundtrack)", 2021),
+        result(8002, 902, "Hans Zimmer - Dune (Soundtrack From The HBO Original Series)", 2021),
+        result(8003, 903, "Kendrick Lamar - Black Panther The Album (Music From And Inspired By)", 2018),
+        result(8004, 904, "Hans Zimmer - Dune (Banda Sonora Original De La Serie De Televisión)", 2021),
+    ]
+    *_, selected, links = link(spark, films, results)
+    rows = {r.candidate_id: r for r in selected.collect()}
+    assert {c for c, r in rows.items() if r.not_film} == {"m901", "m902", "m903", "m904"}
+    assert not [r for r in rows.values() if r.band == "auto"]
+    assert rows["m901"].score >= MatchConfig().auto_threshold - 0.5  # the score is kept; only the band is capped

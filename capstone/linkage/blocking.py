@@ -11,7 +11,8 @@ from pyspark.sql import functions as F
 from ..config import MatchConfig
 
 # %% auto #0
-__all__ = ['STOPWORDS', 'significant_words', 'key_rows', 'rarest', 'word_pairs', 'block_pairs']
+__all__ = ['STOPWORDS', 'ROMAN_NUMERALS', 'SPELLED_NUMERALS', 'NUMERALS', 'significant_words', 'key_rows', 'rarest', 'word_pairs',
+           'numerals_as_digits', 'key_variants', 'block_pairs']
 
 # %% ../../nbs/05c_blocking.ipynb #73e326c7
 STOPWORDS = ["the", "a", "an", "and", "of", "le", "la", "les", "el", "los", "il", "der", "die", "das", "de", "di"]
@@ -45,11 +46,34 @@ def word_pairs(key: Column) -> Column:
         )
     )
 
+# %% ../../nbs/05c_blocking.ipynb #764465e6
+ROMAN_NUMERALS = ["ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi",
+                  "xvii", "xviii", "xix", "xx"]  # fmt: skip
+SPELLED_NUMERALS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
+                    "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
+NUMERALS = {r: str(n) for n, r in enumerate(ROMAN_NUMERALS, start=2)} | {
+    w: str(n) for n, w in enumerate(SPELLED_NUMERALS, start=1)
+}
+
+
+def numerals_as_digits(key: Column) -> Column:
+    "A title key with its Roman (from II) and spelled-out numerals written in digits: `furious vii` -> `furious 7`."
+    table = F.create_map(*[F.lit(x) for pair in NUMERALS.items() for x in pair])
+    digits = F.transform(F.split(key, " "), lambda w: F.when(w.isin(list(NUMERALS)), table[w]).otherwise(w))
+    return F.array_join(digits, " ")
+
+
+def key_variants(keys: Column) -> Column:
+    "Title keys and their numerals-as-digits forms, distinct."
+    return F.array_distinct(F.concat(keys, F.transform(keys, numerals_as_digits)))
+
 # %% ../../nbs/05c_blocking.ipynb #54dc5cd7
 def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Distinct `(tmdb_id, candidate_id)` pairs with the passes that found them (`blocked_by`)."
-    fk = films.select("tmdb_id", F.col("release_year").alias("year"), F.explode("title_keys").alias("key"))
-    ck = cands.select("candidate_id", "year", F.explode("title_keys").alias("key"))
+    fk = films.select(
+        "tmdb_id", F.col("release_year").alias("year"), F.explode(key_variants(F.col("title_keys"))).alias("key")
+    )
+    ck = cands.select("candidate_id", "year", F.explode(key_variants(F.col("title_keys"))).alias("key"))
     ft, ct = key_rows(fk, "tmdb_id"), key_rows(ck, "candidate_id")
     freq = ft.select("tok").unionByName(ct.select("tok")).groupBy("tok").agg(F.count(F.lit(1)).alias("df"))
     not_too_early = (

@@ -24,9 +24,15 @@ SOUNDTRACK_TITLE_RE = (
     r"(?i)soundtrack|motion picture|original score|film score|music from the film|\bo\.?s\.?t\b|"
     r"bande originale|banda sonora|colonna sonora|trilha sonora|filmmusik|musique du film|サウンドトラック|サントラ"
 )
-NOT_FILM_TITLE_RE = (
-    r"(?i)video ?game|game soundtrack|original (broadway|london|off-broadway)? ?cast|(studio )?cast recording|"
-    r"broadway cast|tv series|tv shows?|television series|music from the tv|tv soundtrack|anime series"
+NOT_FILM_TITLE_RE = (  # TV and streaming series, games, stage and cast recordings, "inspired by" albums; several languages
+    r"(?i)video ?games?|\bgame (soundtrack|music|score)|(original|official) game|from the (video ?)?game|"
+    r"original (broadway|london|off-broadway|west end)? ?cast|(studio )?cast (recording|album)|broadway cast|"
+    r"stage (production|musical)|\btv\b|television|\b(tv|web|mini|anime|netflix|original|drama) ?-?series\b|"
+    r"from the (\w+ )?series|\bthe series\b|\bseason (\d+|one|two|three|four|five|six)\b|"
+    r"\b(netflix|hbo|hulu|amazon|apple tv|disney\+|prime video|showtime|starz) (original|series|music)|"
+    r"inspired by|inspirad[oa] (en|por)|inspiré (par|de)|ispirat[oa] a|"
+    r"\bde la serie|série|\bserie (de )?(tv|televisi)|\bserie tv|della serie|da série|telenovela|telefilm|"
+    r"fernsehserie|tv-serie|hörspiel|ドラマ|テレビ|ゲーム"
 )
 # game music (Chiptune with a Soundtrack style is almost always a game), and stage works
 NOT_FILM_STYLES = ["Video Game Music", "Chiptune", "Zarzuela", "Operetta", "Opera"]

@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
 
 from ..config import MatchConfig
-from .blocking import significant_words
+from .blocking import key_variants, numerals_as_digits, significant_words
 
 # %% auto #0
 __all__ = ['SEQUEL_TOKEN_RE', 'title_similarity', 'sequel_tokens', 'compare_pairs', 'score_pairs']
@@ -34,10 +34,10 @@ def sequel_tokens(key: Column) -> Column:
 # %% ../../nbs/05d_scoring.ipynb #c7deb4d4
 def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Comparison columns for each blocked pair: `sim_title`, `sequel_mismatch`, `delta_year`, `composer_match`, ..."
-    variants = pairs.join(films.select("tmdb_id", F.explode("title_keys").alias("fkey")), "tmdb_id").join(
-        cands.select("candidate_id", F.explode("title_keys").alias("ckey")), "candidate_id"
-    )
-    fseq, cseq = sequel_tokens(F.col("fkey")), sequel_tokens(F.col("ckey"))
+    variants = pairs.join(
+        films.select("tmdb_id", F.explode(key_variants(F.col("title_keys"))).alias("fkey")), "tmdb_id"
+    ).join(cands.select("candidate_id", F.explode(key_variants(F.col("title_keys"))).alias("ckey")), "candidate_id")
+    fseq, cseq = sequel_tokens(numerals_as_digits(F.col("fkey"))), sequel_tokens(numerals_as_digits(F.col("ckey")))
     suffix = F.col("ckey").endswith(F.concat(F.lit(" "), F.col("fkey"))) & (F.size(F.split("fkey", " ")) >= 3)
     variants = (
         variants.withColumn("ratio", title_similarity("fkey", "ckey"))
@@ -62,7 +62,7 @@ def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: Ma
         )
     )
     film_freq = (
-        films.select("tmdb_id", F.explode("title_keys").alias("matched_film_key"))
+        films.select("tmdb_id", F.explode(key_variants(F.col("title_keys"))).alias("matched_film_key"))
         .groupBy("matched_film_key")
         .agg(F.countDistinct("tmdb_id").alias("title_freq"))
     )
@@ -143,7 +143,7 @@ def score_pairs(compared: DataFrame, mcfg: MatchConfig) -> DataFrame:
     scored = scored.withColumn("logit", logit).withColumn("score", F.round(1 / (1 + F.exp(-F.col("logit"))), 6))
     return scored.withColumn(
         "band",
-        F.when(F.col("score") >= mcfg.auto_threshold, "auto")
+        F.when((F.col("score") >= mcfg.auto_threshold) & ~F.col("not_film"), "auto")
         .when(F.col("score") >= mcfg.review_threshold, "review")
         .otherwise("reject"),
     )
