@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 from ..config import MatchConfig
 
 # %% auto #0
-__all__ = ['STOPWORDS', 'ROMAN_NUMERALS', 'SPELLED_NUMERALS', 'NUMERALS', 'significant_words', 'key_rows', 'rarest', 'word_pairs',
+__all__ = ['STOPWORDS', 'ROMAN_NUMERALS', 'SPELLED_NUMERALS', 'NUMERALS', 'significant_words', 'word_pairs', 'key_rows', 'rarest',
            'numerals_as_digits', 'key_variants', 'block_pairs']
 
 # %% ../../nbs/05c_blocking.ipynb #73e326c7
@@ -21,17 +21,6 @@ STOPWORDS = ["the", "a", "an", "and", "of", "le", "la", "les", "el", "los", "il"
 def significant_words(key: Column) -> Column:
     "The words of a title key, stop words left out."
     return F.filter(F.split(key, " "), lambda t: ~t.isin(STOPWORDS) & (F.length(t) > 0))
-
-
-def key_rows(keys: DataFrame, id_col: str) -> DataFrame:
-    "One row per (record, title key, significant word of the key), from one row per (record, year, title key)."
-    return keys.select(id_col, "year", "key", F.explode(F.array_distinct(significant_words(F.col("key")))).alias("tok"))
-
-
-def rarest(tokens: DataFrame, id_col: str, freq: DataFrame, n: int) -> DataFrame:
-    "For each (record, key), its `n` least frequent words (ties broken alphabetically), with their frequency `df`."
-    w = Window.partitionBy(id_col, "key").orderBy("df", "tok")
-    return tokens.join(freq, "tok").withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= n).drop("_r")
 
 
 def word_pairs(key: Column) -> Column:
@@ -45,6 +34,17 @@ def word_pairs(key: Column) -> Column:
             ),
         )
     )
+
+# %% ../../nbs/05c_blocking.ipynb #abd0e748
+def key_rows(keys: DataFrame, id_col: str) -> DataFrame:
+    "One row per (record, title key, significant word of the key), from one row per (record, year, title key)."
+    return keys.select(id_col, "year", "key", F.explode(F.array_distinct(significant_words(F.col("key")))).alias("tok"))
+
+
+def rarest(tokens: DataFrame, id_col: str, freq: DataFrame, n: int) -> DataFrame:
+    "For each (record, key), its `n` least frequent words (ties broken alphabetically), with their frequency `df`."
+    w = Window.partitionBy(id_col, "key").orderBy("df", "tok")
+    return tokens.join(freq, "tok").withColumn("_r", F.row_number().over(w)).where(F.col("_r") <= n).drop("_r")
 
 # %% ../../nbs/05c_blocking.ipynb #764465e6
 ROMAN_NUMERALS = ["ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi",

@@ -67,7 +67,7 @@ def _composer_names(col: str) -> Column:
         F.filter(F.transform(credits, lambda a: a["anv"]), lambda x: x.isNotNull()),
     )
 
-
+# %% ../../nbs/05b_candidates.ipynb #156cfa54
 def release_observations(releases: DataFrame, search: DataFrame) -> DataFrame:
     "One row per Discogs release seen in the dump or in a search result, with its unit key (master or release)."
     rel = releases.select(
