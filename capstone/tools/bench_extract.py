@@ -19,7 +19,8 @@ from ..config import PipelineConfig
 from ..extract_tmdb import extract_movies, landing_dirs, tmdb_session
 
 # %% auto #0
-__all__ = ['FAULTS', 'PERMANENT', 'sample_bodies', 'fault_server', 'landed_ids', 'run_case', 'resume_case', 'bench']
+__all__ = ['FAULTS', 'PERMANENT', 'sample_bodies', 'fault_server', 'landed_ids', 'bench_config', 'run_case', 'resume_case',
+           'bench']
 
 # %% ../../nbs/01a_bench_extract.ipynb #20598124
 FAULTS = {
@@ -86,20 +87,25 @@ def landed_ids(cfg: PipelineConfig) -> list[int]:
     return out
 
 
+def bench_config(root: Path, server, rate: float) -> PipelineConfig:
+    "A live-API extraction config against the local fault server, writing under `root`."
+    return PipelineConfig.from_params(
+        raw_root=str(root / "raw"),
+        output_root=str(root),
+        tmdb_source="api",
+        tmdb_ids_file=str(root / "movie_ids_bench.json.gz"),
+        tmdb_base_url=server.url_for("/3"),
+        tmdb_requests_per_s=rate,
+        run_id="bench",
+    )
+
+
 def run_case(spark: SparkSession, bodies: dict, fault: str, rate: float, workdir: str, batch_size: int = 50) -> dict:
     "One extraction of every film against a server injecting `fault`; its accounting and request figures."
     server, faulted = fault_server(bodies, fault)
     try:
         root = Path(workdir) / fault
-        cfg = PipelineConfig.from_params(
-            raw_root=str(root / "raw"),
-            output_root=str(root),
-            tmdb_source="api",
-            tmdb_ids_file=str(root / "movie_ids_bench.json.gz"),
-            tmdb_base_url=server.url_for("/3"),
-            tmdb_requests_per_s=rate,
-            run_id="bench",
-        )
+        cfg = bench_config(root, server, rate)
         ids = sorted(bodies)
         t0 = time.perf_counter()
         out = extract_movies(
@@ -138,15 +144,7 @@ def resume_case(spark: SparkSession, bodies: dict, rate: float, workdir: str, ba
     server, _ = fault_server(bodies, "none")
     try:
         root = Path(workdir) / "resume"
-        cfg = PipelineConfig.from_params(
-            raw_root=str(root / "raw"),
-            output_root=str(root),
-            tmdb_source="api",
-            tmdb_ids_file=str(root / "movie_ids_bench.json.gz"),
-            tmdb_base_url=server.url_for("/3"),
-            tmdb_requests_per_s=rate,
-            run_id="bench",
-        )
+        cfg = bench_config(root, server, rate)
         ids, times = sorted(bodies), {}
         session = lambda: tmdb_session(cfg, token="bench-token")
         t0 = time.perf_counter()
