@@ -264,6 +264,14 @@ class MatchConfig:
     title_weight: float = 14.0  # per unit of similarity above `title_pivot`
     title_pivot: float = 0.85
     suffix_similarity: float = 0.9  # "Indiana Jones and the Raiders of the Lost Ark" ends with the film's title
+    subtitle_similarity: float = 0.9  # a subtitle dropped: "G.I. Joe" for "G.I. Joe: The Rise of Cobra"
+    descriptor_similarity: float = 0.97  # a tail many candidates add to a film's title: "Cars 2: The Motion Picture"
+    descriptor_min_titles: int = 10  # an added tail is a descriptor when at least this many candidates carry it
+    typo_similarity: float = 0.95  # one or two edits in a long title, when the year and soundtrack evidence agree
+    typo_chars_per_edit: int = 8  # one edit allowed from 8 characters, two from 16; none below
+    typo_max_word_df: int = 2  # a typo's changed word is carried by at most this many films and candidates
+    word_change_penalty: float = 3.0  # a near match whose words differ: "My Life Without Me" vs "The Life Without Me"
+    word_swap_penalty: float = 1.0  # one word for another in a long title: "Philosopher's Stone" vs "Sorcerer's Stone"
     sequel_penalty: float = 4.0  # numbers or sequel words differ: Iron Man vs Iron Man 2
     year_match_bonus: float = 2.0  # soundtrack within a year of the film
     year_late_penalty: float = 2.0  # the master's first release 4-10 years after the film

@@ -121,7 +121,7 @@ def normalize_title(text: str | None) -> str | None:
     "Title key: alias and soundtrack/edition noise removed, folded; sequel numbers and subtitles kept."
     if text is None:
         return None
-    text = re.split(r"\s+=\s+", text, maxsplit=1)[0]
+    title = text = re.split(r"\s+=\s+", text, maxsplit=1)[0]
     text = _BRACKETED_RE.sub(lambda m: " " if _NOISE_RE.search(m.group(1)) else f" {m.group(1)} ", text)
     segments = _DASH_SPLIT_RE.split(text)
     kept = [
@@ -132,6 +132,8 @@ def normalize_title(text: str | None) -> str | None:
     text = " - ".join(kept) if kept else text
     text = _EDITION_RE.sub(" ", _SOUNDTRACK_RE.sub(" ", text))
     key = fold_text(text)
+    if key != fold_text(title):  # noise removed: no "the" left dangling ("Man of Steel: The Original Score")
+        key = re.sub(r"(?: (?:the|and))+$", "", key)
     return key or None
 
 

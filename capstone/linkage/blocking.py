@@ -12,7 +12,7 @@ from ..config import MatchConfig
 
 # %% auto #0
 __all__ = ['STOPWORDS', 'ROMAN_NUMERALS', 'SPELLED_NUMERALS', 'NUMERALS', 'significant_words', 'word_pairs', 'key_rows', 'rarest',
-           'numerals_as_digits', 'key_variants', 'block_pairs']
+           'numerals_as_digits', 'key_variants', 'word_prefixes', 'masked_keys', 'derived_rows', 'block_pairs']
 
 # %% ../../nbs/05c_blocking.ipynb #73e326c7
 STOPWORDS = ["the", "a", "an", "and", "of", "le", "la", "les", "el", "los", "il", "der", "die", "das", "de", "di"]
@@ -67,6 +67,34 @@ def key_variants(keys: Column) -> Column:
     "Title keys and their numerals-as-digits forms, distinct."
     return F.array_distinct(F.concat(keys, F.transform(keys, numerals_as_digits)))
 
+# %% ../../nbs/05c_blocking.ipynb #05ed1e3c
+def word_prefixes(key: Column) -> Column:
+    "The key's proper word prefixes that hold a significant word: `g i joe the rise of cobra` -> `g`, ..., `g i joe the rise of`."
+    words = F.split(key, " ")
+    n = F.size(words)
+    prefixes = F.transform(
+        F.sequence(F.lit(1), F.greatest(n - 1, F.lit(1))), lambda k: F.array_join(F.slice(words, 1, k), " ")
+    )
+    return F.filter(F.when(n >= 2, prefixes).otherwise(F.array()), lambda p: F.size(significant_words(p)) > 0)
+
+
+def masked_keys(key: Column, min_length: int) -> Column:
+    "The key once per word with that word masked (`the * knight rises`), for keys of `min_length` characters or more."
+    words = F.split(key, " ")
+    n = F.size(words)
+    masked = F.transform(
+        words,
+        lambda _, i: F.array_join(F.concat(F.slice(words, 1, i), F.array(F.lit("*")), F.slice(words, i + 2, n)), " "),
+    )
+    return F.when((n >= 2) & (F.length(key) >= min_length), masked).otherwise(F.array())
+
+
+def derived_rows(keys: DataFrame, id_col: str, derive: Column, max_records: int) -> DataFrame:
+    "One row per (record, derived key `dkey`), leaving out derived keys that more than `max_records` rows share."
+    rows = keys.select(id_col, "year", F.explode(F.array_distinct(derive)).alias("dkey"))
+    shared = F.count(F.lit(1)).over(Window.partitionBy("dkey"))
+    return rows.withColumn("_n", shared).where(F.col("_n") <= max_records).drop("_n")
+
 # %% ../../nbs/05c_blocking.ipynb #54dc5cd7
 def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Distinct `(tmdb_id, candidate_id)` pairs with the passes that found them (`blocked_by`)."
@@ -108,12 +136,22 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
     def uncommon(rare: DataFrame, id_col: str) -> DataFrame:  # a rare pair names a block only when it is not common
         return rare_pair(rare, id_col).join(common_pairs, "pair", "left_anti")
 
+    cap, typo_length = mcfg.word_pair_max_df, mcfg.typo_chars_per_edit
+    f_pre, c_pre = (
+        derived_rows(fk, "tmdb_id", word_prefixes(F.col("key")), cap),
+        derived_rows(ck, "candidate_id", word_prefixes(F.col("key")), cap),
+    )
+    f_mask = derived_rows(fk, "tmdb_id", masked_keys(F.col("key"), typo_length), cap)
+    c_mask = derived_rows(ck, "candidate_id", masked_keys(F.col("key"), typo_length), cap)
     passes = [  # (name, joined); the token passes run in both directions
         ("exact", fk.alias("f").join(ck.alias("c"), F.col("f.key") == F.col("c.key"))),
         ("rare_token", f_rare.where(rare_enough).alias("f").join(ct.alias("c"), "tok").where(not_too_early)),
         ("rare_token", ft.alias("f").join(c_rare.where(rare_enough).alias("c"), "tok").where(not_too_early)),
         ("word_pair", uncommon(f_rare, "tmdb_id").alias("f").join(cp.alias("c"), "pair").where(not_too_early)),
         ("word_pair", fp.alias("f").join(uncommon(c_rare, "candidate_id").alias("c"), "pair").where(not_too_early)),
+        ("subtitle", f_pre.alias("f").join(ck.alias("c"), F.col("f.dkey") == F.col("c.key")).where(not_too_early)),
+        ("subtitle", fk.alias("f").join(c_pre.alias("c"), F.col("f.key") == F.col("c.dkey")).where(not_too_early)),
+        ("typo", f_mask.alias("f").join(c_mask.alias("c"), "dkey").where(not_too_early)),
     ]
     out = None
     for name, joined in passes:

@@ -25,7 +25,7 @@ SOUNDTRACK_TITLE_RE = (
     r"bande originale|banda sonora|colonna sonora|trilha sonora|filmmusik|musique du film|サウンドトラック|サントラ"
 )
 NOT_FILM_TITLE_RE = (  # TV and streaming series, games, stage and cast recordings, "inspired by" albums; several languages
-    r"(?i)video ?games?|\bgame (soundtrack|music|score)|(original|official) game|from the (video ?)?game|"
+    r"(?i)video ?games?|\bgame (soundtrack|music|score)|(original|official) game|from the (video ?)?game|:\s*the game\b|"
     r"original (broadway|london|off-broadway|west end)? ?cast|(studio )?cast (recording|album)|broadway cast|"
     r"stage (production|musical)|\btv\b|television|\b(tv|web|mini|anime|netflix|original|drama) ?-?series\b|"
     r"from the (\w+ )?series|\bthe series\b|\bseason (\d+|one|two|three|four|five|six)\b|"

@@ -10,12 +10,15 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from ..config import MatchConfig
 from .blocking import key_variants, numerals_as_digits, significant_words
+from .candidates import NOT_FILM_STYLES, NOT_FILM_TITLE_RE
 
 # %% auto #0
-__all__ = ['SEQUEL_TOKEN_RE', 'title_similarity', 'sequel_tokens', 'compare_pairs', 'score_pairs']
+__all__ = ['SEQUEL_TOKEN_RE', 'title_similarity', 'title_edits', 'sequel_tokens', 'title_relations', 'word_change',
+           'best_variants', 'word_frequencies', 'with_typo_words_df', 'compare_pairs', 'score_pairs']
 
 # %% ../../nbs/05d_scoring.ipynb #c7f0ba9f
 SEQUEL_TOKEN_RE = r"^(\d+|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii|second|third|fourth|fifth|part|chapter|returns|rises|reloaded|revenge|resurrection)$"
@@ -27,40 +30,165 @@ def title_similarity(a: pd.Series, b: pd.Series) -> pd.Series:
     return pd.Series(process.cpdist(a.fillna("").tolist(), b.fillna("").tolist(), scorer=fuzz.ratio, workers=1) / 100.0)
 
 
+@F.pandas_udf(T.IntegerType())
+def title_edits(a: pd.Series, b: pd.Series) -> pd.Series:
+    "Edits between two aligned string columns, a swap of neighbouring letters counting as one (optimal string alignment)."
+    return pd.Series(process.cpdist(a.fillna("").tolist(), b.fillna("").tolist(), scorer=OSA.distance, workers=1))
+
+
 def sequel_tokens(key: Column) -> Column:
     "Sequel markers of a title key: numbers, roman numerals from II, ordinal and sequel words."
     return F.filter(F.split(key, " "), lambda t: t.rlike(SEQUEL_TOKEN_RE))
 
+# %% ../../nbs/05d_scoring.ipynb #7833f7fa
+def title_relations(fkey: Column, ckey: Column, edits: Column, mcfg: MatchConfig) -> dict[str, Column]:
+    """How a candidate's title key stands to a film's: `exact`; `added` (the candidate carries the film's title and
+    more words: a subtitle or a descriptor such as "The Motion Picture") or `dropped` (it carries the film's main
+    title without its subtitle); `suffix` (an artist or series name before the film's title); `typo` (`edits`, from
+    `title_edits`, within the allowance of a long title: one per `typo_chars_per_edit` characters, at most two); and `tail`, the words added or
+    dropped."""
+    added = ckey.startswith(F.concat(fkey, F.lit(" ")))
+    dropped = fkey.startswith(F.concat(ckey, F.lit(" "))) & (F.size(significant_words(ckey)) > 0)
+    allowed = F.least(F.lit(2), F.floor(F.length(fkey) / mcfg.typo_chars_per_edit))
+    return {
+        "exact": fkey == ckey,
+        "added": added,
+        "dropped": dropped,
+        "suffix": ckey.endswith(F.concat(F.lit(" "), fkey)) & (F.size(F.split(fkey, " ")) >= 3),
+        "typo": (fkey != ckey) & (edits <= allowed),
+        "tail": F.when(added, ckey.substr(F.length(fkey) + 2, F.lit(1000))).when(
+            dropped, fkey.substr(F.length(ckey) + 2, F.lit(1000))
+        ),
+    }
+
+
+def word_change(fkey: Column, ckey: Column) -> Column:
+    """How the significant words of two keys differ beyond spelling (a word with a near spelling in the other key, at
+    one edit per three letters, is the same word; so are words split differently, `spider man` / `spiderman`): null
+    when they do not; `swap` when one word of a title of four or more stands for one other (*Harry Potter and the
+    Philosopher's Stone* / *Sorcerer's Stone*); else `change`: a word added or dropped, or changed in a short title
+    (*My Life Without Me* / *The Life Without Me*)."""
+    fw, cw = significant_words(fkey), significant_words(ckey)
+
+    def unmatched(words: Column, others: Column) -> Column:
+        return F.filter(
+            words, lambda w: ~F.exists(others, lambda o: F.levenshtein(w, o) <= F.greatest(F.lit(1), F.length(w) / 3))
+        )
+
+    f_un, c_un = (
+        unmatched(F.array_except(fw, cw), F.array_except(cw, fw)),
+        unmatched(F.array_except(cw, fw), F.array_except(fw, cw)),
+    )
+    differ = ((F.size(f_un) > 0) | (F.size(c_un) > 0)) & (
+        F.regexp_replace(fkey, " ", "") != F.regexp_replace(ckey, " ", "")
+    )
+    swap = (F.size(f_un) == 1) & (F.size(c_un) == 1) & (F.size(fw) >= 4)
+    return F.when(differ, F.when(swap, "swap").otherwise("change"))
+
 # %% ../../nbs/05d_scoring.ipynb #c7deb4d4
-def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
-    "Comparison columns for each blocked pair: `sim_title`, `sequel_mismatch`, `delta_year`, `composer_match`, ..."
+def best_variants(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
+    """Every title key variant of the film against every variant of the candidate; the best (film key, candidate key)
+    of each pair with its `relation`, similarity and sequel markers, and the films the candidate's main title fits."""
     variants = pairs.join(
         films.select("tmdb_id", F.explode(key_variants(F.col("title_keys"))).alias("fkey")), "tmdb_id"
     ).join(cands.select("candidate_id", F.explode(key_variants(F.col("title_keys"))).alias("ckey")), "candidate_id")
+    rel = title_relations(F.col("fkey"), F.col("ckey"), title_edits("fkey", "ckey"), mcfg)
     fseq, cseq = sequel_tokens(numerals_as_digits(F.col("fkey"))), sequel_tokens(numerals_as_digits(F.col("ckey")))
-    suffix = F.col("ckey").endswith(F.concat(F.lit(" "), F.col("fkey"))) & (F.size(F.split("fkey", " ")) >= 3)
+    # within a typo, only numbers are sequel markers: "Jaws Resurrecton" is no other instalment than "Jaws Resurrection"
+    digits = lambda seq: F.filter(seq, lambda t: t.rlike(r"^\d+$"))
+    same_markers = F.when(F.col("relation") == "typo", digits(fseq) == digits(cseq)).otherwise(fseq == cseq)
+    variants = variants.select("*", *[c.alias(k) for k, c in rel.items()])
+    # a tail that many candidates add to a film's title describes the recording, not the work: "The Motion Picture";
+    # any other added tail is a near match like any other, most often another work: "Night at the Museum: Secret of the Tomb"
+    descriptors = (
+        variants.where("added")
+        .groupBy("tail")
+        .agg(F.countDistinct("candidate_id").alias("tail_titles"))
+        .where((F.col("tail_titles") >= mcfg.descriptor_min_titles) & (F.size(sequel_tokens(F.col("tail"))) == 0))
+        .select("tail", F.lit(True).alias("descriptor"))
+    )
+    relation = (
+        F.when(F.col("exact"), "exact")
+        .when(F.col("added") & F.col("descriptor").isNotNull(), "descriptor")
+        .when(F.col("dropped"), "subtitle")
+        .when(F.col("suffix"), "suffix")
+        .when(F.col("typo"), "typo")
+        .otherwise("fuzzy")
+    )
+    floor = {"descriptor": mcfg.descriptor_similarity, "subtitle": mcfg.subtitle_similarity}
+    floor |= {"suffix": mcfg.suffix_similarity, "typo": mcfg.typo_similarity}
+    sim = F.when(F.col("relation") == "exact", F.lit(1.0))
+    for name, value in floor.items():
+        sim = sim.when(F.col("relation") == name, F.greatest("ratio", F.lit(value)))
     variants = (
-        variants.withColumn("ratio", title_similarity("fkey", "ckey"))
-        .withColumn("sim", F.when(suffix, F.greatest("ratio", F.lit(mcfg.suffix_similarity))).otherwise(F.col("ratio")))
+        variants.join(F.broadcast(descriptors), "tail", "left")
+        .withColumn("relation", relation)
+        .withColumn("ratio", title_similarity("fkey", "ckey"))
+        .withColumn("sim", sim.otherwise(F.col("ratio")))
         .withColumn(
-            "mismatch", ~F.coalesce(fseq == cseq, F.lit(True))
+            "mismatch", ~F.coalesce(same_markers, F.lit(True))
         )  # in order and counted: "1 2 3" is not "1 2 3 2"
         .withColumn("adj", F.col("sim") - F.when(F.col("mismatch"), 0.5).otherwise(0.0))
     )
     w = Window.partitionBy("tmdb_id", "candidate_id").orderBy(F.desc("adj"), F.desc("sim"), "fkey", "ckey")
-    best = (
-        variants.withColumn("_r", F.row_number().over(w))
-        .where("_r = 1")
-        .select(
-            "tmdb_id",
-            "candidate_id",
-            "blocked_by",
-            F.round("sim", 4).alias("sim_title"),
-            F.col("mismatch").alias("sequel_mismatch"),
-            F.concat_ws(" ⇄ ", "fkey", "ckey").alias("title_pair"),
-            F.col("fkey").alias("matched_film_key"),
-        )
+    best = variants.withColumn("_r", F.row_number().over(w)).where("_r = 1")
+    # the films whose title the candidate carries, with or without a subtitle: a franchise's main title fits several
+    main_title_films = F.sum(F.col("relation").isin("exact", "descriptor", "subtitle").cast("int")).over(
+        Window.partitionBy("candidate_id")
     )
+    best = best.select(
+        "tmdb_id",
+        "candidate_id",
+        "blocked_by",
+        "sim",
+        "ratio",
+        "relation",
+        F.col("mismatch").alias("sequel_mismatch"),
+        F.concat_ws(" ⇄ ", "fkey", "ckey").alias("title_pair"),
+        F.col("fkey").alias("matched_film_key"),
+        F.col("ckey").alias("matched_candidate_key"),
+        word_change(F.col("fkey"), F.col("ckey")).alias("words"),
+        main_title_films.alias("main_title_films"),
+    )
+    return best
+
+
+def word_frequencies(films: DataFrame, cands: DataFrame) -> DataFrame:
+    "For every word of a title key, the number of films and candidates whose keys carry it (`df`)."
+
+    def words(df: DataFrame, id_col: str) -> DataFrame:
+        keys = df.select(
+            F.col(id_col).cast("string").alias("id"), F.explode(key_variants(F.col("title_keys"))).alias("k")
+        )
+        return keys.select("id", F.explode(F.split("k", " ")).alias("w"))
+
+    return (
+        words(films, "tmdb_id")
+        .unionByName(words(cands, "candidate_id"))
+        .groupBy("w")
+        .agg(F.countDistinct("id").alias("df"))
+    )
+
+
+def with_typo_words_df(best: DataFrame, freq: DataFrame) -> DataFrame:
+    """Add `typo_word_df`: for a pair whose best relation is `typo`, how many films and candidates carry the words the
+    candidate changed (the larger of the first two; a typo of two edits changes at most two). A slip makes a word
+    nothing else carries; another work, a word many carry (*Lord of Hook* is not *Lord of Hoot*)."""
+    changed = F.array_except(F.split("matched_candidate_key", " "), F.split("matched_film_key", " "))
+    typo = F.col("relation") == "typo"
+    out = best.withColumn("_w1", F.when(typo, F.element_at(changed, 1))).withColumn(
+        "_w2", F.when(typo, F.element_at(changed, 2))
+    )
+    for i in (1, 2):
+        out = out.join(freq.select(F.col("w").alias(f"_w{i}"), F.col("df").alias(f"_df{i}")), f"_w{i}", "left")
+    return out.withColumn("typo_word_df", F.greatest("_df1", "_df2")).drop("_w1", "_w2", "_df1", "_df2")
+
+
+# %%
+#| export
+def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
+    "Comparison columns for each blocked pair: `sim_title`, `sequel_mismatch`, `delta_year`, `composer_match`, ..."
+    best = best_variants(pairs, films, cands, mcfg)
     film_freq = (
         films.select("tmdb_id", F.explode(key_variants(F.col("title_keys"))).alias("matched_film_key"))
         .groupBy("matched_film_key")
@@ -85,21 +213,53 @@ def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: Ma
         "has_genre",
         "has_phrase",
         "not_film",
+        F.arrays_overlap("styles", F.array(*[F.lit(s) for s in NOT_FILM_STYLES])).alias("not_film_style"),
         "sources",
         "n_releases",
     )
-    out = best.join(film_freq, "matched_film_key", "left").join(f, "tmdb_id").join(c, "candidate_id")
+    out = (
+        with_typo_words_df(best, word_frequencies(films, cands))
+        .join(film_freq, "matched_film_key", "left")
+        .join(f, "tmdb_id")
+        .join(c, "candidate_id")
+    )
+    # one short word says little; nor does a main title of one word that the candidate keeps of a longer title
+    generic = (F.size(F.split("matched_film_key", " ")) == 1) & (F.length("matched_film_key") <= 5) | (
+        F.col("relation") == "subtitle"
+    ) & (F.size(significant_words(F.col("matched_candidate_key"))) == 1)
     composer_known = F.col("has_credits") & (F.size("f_composers") > 0) & (F.size("c_composers") > 0)
+    # a typo counts only when the year and the soundtrack evidence agree and its changed words are nobody else's;
+    # otherwise it is a near match like any other
+    evidence = F.col("has_style") | F.col("has_genre") | F.col("has_phrase")
+    typo_holds = (F.abs(F.col("delta_year")) <= 1) & evidence & (F.col("typo_word_df") <= mcfg.typo_max_word_df)
+    # a film whose own title says "inspired by" or "the series" does not make its soundtrack another work
+    film_says = F.coalesce(F.col("film_title").rlike(NOT_FILM_TITLE_RE), F.lit(False))
+    relation = F.when((F.col("relation") == "typo") & ~F.coalesce(typo_holds, F.lit(False)), "fuzzy").otherwise(
+        F.col("relation")
+    )
     return (
         out.withColumn("delta_year", F.col("candidate_year") - F.col("film_year"))
+        .withColumn("relation", relation)
+        .withColumn("not_film", F.col("not_film_style") | F.col("not_film") & ~film_says)
+        .withColumn(
+            "sim_title", F.round(F.when(F.col("relation") == "fuzzy", F.col("ratio")).otherwise(F.col("sim")), 4)
+        )
+        .withColumn(
+            "title_freq",
+            F.when(
+                F.col("relation") == "subtitle", F.greatest(F.coalesce("title_freq", F.lit(1)), "main_title_films")
+            ).otherwise(F.col("title_freq")),
+        )
+        .withColumn("title_pair", F.concat("title_pair", F.lit(" · "), "relation"))
         .withColumn("composer_match", F.when(composer_known, F.arrays_overlap("f_composers", "c_composers")))
+        .withColumn("generic_title", generic)
         .withColumn(
-            "generic_title", (F.size(F.split("matched_film_key", " ")) == 1) & (F.length("matched_film_key") <= 5)
+            "short_partial",
+            F.col("relation").isin("fuzzy", "subtitle") & (F.size(significant_words(F.col("matched_film_key"))) <= 2),
         )
-        .withColumn(
-            "short_partial", (F.col("sim_title") < 1) & (F.size(significant_words(F.col("matched_film_key"))) <= 2)
-        )
-        .drop("f_composers", "c_composers", "has_credits")
+        .withColumn("word_change", F.when(F.col("relation") == "fuzzy", F.col("words")))
+        .drop("f_composers", "c_composers", "has_credits", "sim", "ratio", "words", "main_title_films")
+        .drop("matched_candidate_key", "typo_word_df", "not_film_style")
     )
 
 # %% ../../nbs/05d_scoring.ipynb #bdd43eba
@@ -132,6 +292,9 @@ def score_pairs(compared: DataFrame, mcfg: MatchConfig) -> DataFrame:
         .otherwise(0.0),
         "generic": F.when(F.col("generic_title"), -mcfg.generic_title_penalty).otherwise(0.0),
         "short_partial": F.when(F.col("short_partial"), -mcfg.short_partial_penalty).otherwise(0.0),
+        "word_change": F.when(F.col("word_change") == "change", -mcfg.word_change_penalty)
+        .when(F.col("word_change") == "swap", -mcfg.word_swap_penalty)
+        .otherwise(0.0),
         "title_freq": -mcfg.title_freq_penalty * F.log2(F.greatest(F.coalesce("title_freq", F.lit(1)), F.lit(1))),
     }
     logit = F.lit(mcfg.bias)
