@@ -6,7 +6,18 @@ import pytest
 
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
 from capstone.tools.bench_extract import PERMANENT, resume_case, run_case, sample_bodies
-from capstone.tools.bench_match import SUFFIXES, bench, composer_pool, film_title, generate, prf, real_material
+from capstone.tools.bench_match import (
+    SUFFIXES,
+    bench,
+    by_class,
+    composer_pool,
+    film_title,
+    generate,
+    main_title,
+    prf,
+    real_material,
+    work_key,
+)
 
 from conftest import ROOT
 
@@ -32,12 +43,64 @@ def test_generated_world_is_labelled_and_its_traps_are_not_real_films(material):
     works = [next(t[: -len(s) - 1] for s in SUFFIXES if t.endswith(" " + s)) for t in sequels]
     assert works and not {w.casefold() for w in works} & titles  # "Taken 2" is only a trap if no film "Taken 2" exists
     kinds = {m["source"] for m in masters}
-    assert {"generated same-title album", "generated game soundtrack", "generated TV soundtrack"} <= kinds
+    assert {
+        "generated same-title album",
+        "generated not-film recording",
+        "generated soundtrack of another work",
+    } <= kinds
     assert generate(50, material, seed=3) == generate(50, material, seed=3)  # reproducible
 
 
+def test_every_variation_class_is_drawn_and_written_as_its_class_says(material):
+    films, masters, truth = generate(3000, material, seed=3)
+    film_of = {m: f for f, m in truth}
+    by_id, titles = {f["tmdb_id"]: f for f in films}, {m["discogs_master_id"]: m for m in masters}
+    kinds = {m["variation"] for m in masters}
+    assert kinds == {
+        "plain", "real_suffix", "foreign_suffix", "numeral", "subtitle_added", "subtitle_dropped", "typo",
+        "same_title_album", "sequel", "not_film", "one_word_changed", "album",
+    }  # fmt: skip
+    assert {titles[m]["variation"] for m in film_of} == kinds - {
+        "same_title_album",
+        "sequel",
+        "not_film",
+        "one_word_changed",
+        "album",
+    }
+    for m, f in film_of.items():
+        shown, film = (
+            titles[m]["title"].split(" - ", 1)[-1] if titles[m]["form"] == "search" else titles[m]["title"],
+            by_id[f]["title"],
+        )
+        kind = titles[m]["variation"]
+        if kind == "subtitle_dropped":
+            assert shown.startswith(main_title(film)) and not shown.startswith(film)
+        elif kind == "numeral":
+            assert work_key(shown).startswith(work_key(film)) and not shown.startswith(film)
+        elif kind == "typo":
+            words = work_key(film).split()
+            assert work_key(shown).split()[: len(words)] != words and len(film) >= 15
+        elif kind != "plain":
+            assert shown.startswith(film)
+    traps = [m for m in masters if m["variation"] == "one_word_changed"]
+    assert traps and not {work_key(m["title"].rsplit(" (", 1)[0]) for m in traps} & {
+        work_key(f["title"]) for f in films
+    }
+
+
+def test_precision_and_recall_by_class():
+    masters = [
+        dict(discogs_master_id=i, variation=v) for i, v in [(1, "plain"), (2, "plain"), (3, "typo"), (4, "sequel")]
+    ]
+    truth = {(10, 1), (20, 2), (30, 3)}
+    got = by_class({(10, 1), (30, 3), (40, 4)}, truth, masters, blocked={(10, 1), (20, 2)})
+    assert got["plain"] == dict(true_links=2, auto_links=1, correct=1, precision=1.0, recall=0.5, blocked=1.0)
+    assert got["typo"]["recall"] == 1.0 and got["typo"]["blocked"] == 0.0
+    assert got["sequel"] == dict(true_links=0, auto_links=1, correct=0, precision=0.0, recall=None, blocked=None)
+
+
 def test_composers_and_titles_stay_varied_as_the_world_grows(material):
-    base, names, _ = material
+    base, names, *_ = material
     pool = composer_pool(names, 80000, random.Random(1))
     assert pool[: len(names)] == names and len(pool) == 10000, "real names first, then one composer per eight films"
     assert len({p.casefold() for p in pool}) == len(pool)
@@ -54,9 +117,12 @@ def test_prf():
 
 def test_match_bench_row_accounts_for_both_matchers(spark, material):
     (row,) = bench(spark, [400], material, baseline_max=400, timeout_s=300)
-    assert row["films"] == row["masters"] == 400
-    assert row["blocking_recall"] >= 0.99 and row["precision"] >= 0.95 and row["recall"] >= 0.95
-    assert row["candidate_pairs"] > 0 and row["pairs_per_input_row"] == round(row["candidate_pairs"] / 800, 2)
+    assert row["films"] == 400 and row["masters"] == len(generate(400, material)[1])
+    # 400 films are too few to learn descriptor tails (`descriptor_min_titles` candidates carry each): recall is lower
+    assert row["blocking_recall"] >= 0.98 and row["precision"] >= 0.95 and row["recall"] >= 0.85
+    assert row["candidate_pairs"] > 0
+    assert row["pairs_per_input_row"] == round(row["candidate_pairs"] / (400 + row["masters"]), 2)
+    assert sum(c["true_links"] for c in row["classes"].values()) == row["true_links"]
     assert row["pairs_joined_per_s"] > 0 and row["pairs_scored_per_s"] > 0
     assert row["baseline_wall_s"] is not None and row["baseline_precision"] < row["precision"]
 

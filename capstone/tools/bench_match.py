@@ -5,6 +5,7 @@
 # %% ../../nbs/05a_bench_match.ipynb #6ee3a438
 from __future__ import annotations
 
+import collections
 import gzip
 import json
 import random
@@ -28,8 +29,10 @@ from ..linkage.selection import select_links
 from ..prepare import artist_keys, split_artist_title, title_keys
 
 # %% auto #0
-__all__ = ['SUFFIXES', 'EDITIONS', 'real_material', 'composer_pool', 'film_title', 'generate', 'to_frames', 'run_project',
-           'run_baseline', 'prf', 'bench']
+__all__ = ['SUFFIXES', 'EDITIONS', 'FOREIGN_SUFFIXES', 'ADDED_SUBTITLES', 'SUBTITLE_SEPARATORS', 'NOT_FILM_FORMS',
+           'INSTALMENT_WORDS', 'roman', 'numeral_value', 'renumbered', 'misspelled', 'main_title', 'droppable',
+           'work_key', 'real_material', 'composer_pool', 'film_title', 'soundtrack_title', 'one_word_changed',
+           'generate', 'by_class', 'to_frames', 'run_project', 'run_baseline', 'prf', 'bench', 'tables']
 
 # %% ../../nbs/05a_bench_match.ipynb #829f8265
 SUFFIXES = [
@@ -47,12 +50,133 @@ SUFFIXES = [
     "- Original Score",
 ]
 EDITIONS = ["", "", "", "(Deluxe Edition)", "(Remastered)", "(25th Anniversary Edition)", "(Expanded Edition)"]
+# The variation classes draw on these lists and on the sample (`real_material`); the matcher's code never reads them.
+FOREIGN_SUFFIXES = [
+    "(Banda Sonora Original de la Película)",
+    "Banda Sonora Original",
+    "(Bande Originale)",
+    "- Musique Originale du Film",
+    "(Colonna Sonora del Film)",
+    "(Trilha Sonora Original do Filme)",
+    "(Original Filmmusik)",
+    "(Die Original Filmmusik)",
+    "(Originele Soundtrack)",
+    "(Originalsoundtrack)",
+    "(Muzyka z filmu)",
+    "(Hudba z filmu)",
+    "(Musiche dal film)",
+    "オリジナル・サウンドトラック",
+]
+ADDED_SUBTITLES = ["The Motion Picture", "The Movie", "The Film", "The Album", "The Score", "Music From The Film",
+                   "Original Songs", "Songs And Score", "The Original Score", "Music And Songs"]  # fmt: skip
+SUBTITLE_SEPARATORS = [": ", " - ", " ", " – "]
+NOT_FILM_FORMS = [  # (title form, styles): a recording of the film's title that is not the film's soundtrack
+    ("{t} (Music From The TV Series)", ["Soundtrack"]),
+    ("{t} (Original Television Soundtrack)", ["Soundtrack"]),
+    ("{t} (Soundtrack From The Netflix Series)", ["Soundtrack"]),
+    ("{t} (Music From The HBO Series)", ["Soundtrack"]),
+    ("{t}: Season 2 (Original Series Soundtrack)", ["Soundtrack"]),
+    ("{t} (Music From The Amazon Original Series)", ["Soundtrack"]),
+    ("{t}: The Series", ["Soundtrack"]),
+    ("{t} (Banda Sonora Original de la Serie)", ["Soundtrack"]),
+    ("{t} (Bande Originale de la Série)", ["Soundtrack"]),
+    ("{t} (Colonna Sonora Originale della Serie TV)", ["Soundtrack"]),
+    ("{t} (Original Video Game Soundtrack)", ["Video Game Music", "Soundtrack"]),
+    ("{t} (Original Game Soundtrack)", ["Soundtrack"]),
+    ("{t}: The Game (Official Soundtrack)", ["Soundtrack"]),
+    ("{t} (Original Broadway Cast Recording)", ["Musical"]),
+    ("{t} (Original London Cast Recording)", ["Musical"]),
+    ("{t}: The Musical (Original Cast Album)", ["Musical"]),
+    ("{t} (Music Inspired By The Film)", ["Soundtrack"]),
+    ("Songs Inspired By {t}", ["Soundtrack"]),
+]
+_ROMAN = [(10, "X"), (9, "IX"), (5, "V"), (4, "IV"), (1, "I")]
+_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen " \
+         "seventeen eighteen nineteen twenty".split()  # fmt: skip
 
 
-def real_material(snapshot_root: str, masters_dump: str) -> tuple[list[tuple[str, int]], list[str], list[str]]:
-    "Real (film title, year) pairs, Discogs artist names and Discogs master titles from the bundled sample."
+def roman(n: int) -> str:
+    "`n` (1-39) in Roman numerals."
+    out = ""
+    for value, letters in _ROMAN:
+        while n >= value:
+            out, n = out + letters, n - value
+    return out
+
+
+def numeral_value(word: str) -> int | None:
+    "The number a title word writes (2-20 as digits, Roman numerals or English words), else None."
+    w = word.casefold()
+    n = int(w) if w.isdecimal() and len(w) <= 2 else (_WORDS.index(w) if w in _WORDS else None)
+    if n is None:
+        n = next((k for k in range(2, 21) if roman(k).casefold() == w), None)
+    return n if n is not None and 2 <= n <= 20 else None
+
+
+def renumbered(title: str, rng: random.Random) -> str | None:
+    "The title with its last numeral written another way (7 -> VII or Seven), or None when it has none."
+    words = title.split(" ")
+    at = [i for i, w in enumerate(words) if numeral_value(w)]
+    if not at:
+        return None
+    n, w = numeral_value(words[at[-1]]), words[at[-1]]
+    forms = [f for f in (str(n), roman(n), _WORDS[n].capitalize()) if f.casefold() != w.casefold()]
+    words[at[-1]] = rng.choice(forms)
+    return " ".join(words)
+
+
+def misspelled(title: str, rng: random.Random, edits: int) -> str:
+    "The title with `edits` typing slips inside its words of four letters or more: a letter dropped, doubled, swapped or replaced."
+    chars = list(title)
+    for _ in range(edits):
+        spans = [m.span() for m in re.finditer(r"[^\W\d_]{4,}", "".join(chars))]
+        if not spans:
+            break
+        start, end = rng.choice(spans)
+        i = rng.randrange(start + 1, end - 1)
+        kind = rng.choice(["drop", "double", "swap", "replace"])
+        if kind == "swap" and chars[i].lower() == chars[i + 1].lower():  # a swap of two equal letters changes nothing
+            kind = "replace"
+        if kind == "drop":
+            del chars[i]
+        elif kind == "double":
+            chars.insert(i, chars[i])
+        elif kind == "swap":
+            chars[i], chars[i + 1] = chars[i + 1], chars[i]
+        else:
+            chars[i] = rng.choice([c for c in "aeiourstnl" if c != chars[i].lower()])
+    return "".join(chars)
+
+
+def main_title(title: str) -> str | None:
+    "The part of a title before its (last) subtitle: `G.I. Joe: The Rise of Cobra` -> `G.I. Joe`; None without one."
+    m = re.match(r"^(.+\w)(?::\s+|\s+[-–]\s+)\S", title)  # the last separator: "Mission: Impossible - Fallout"
+    return m.group(1) if m else None
+
+
+INSTALMENT_WORDS = ["part", "volume", "vol", "chapter", "episode", "book", "returns", "rises", "revenge", "reloaded",
+                    "resurrection", "begins", "again", "strikes"]  # fmt: skip
+
+
+def droppable(subtitle: str) -> bool:
+    "A subtitle a soundtrack may leave out: one that names no instalment (`Part 2`, `Volume 1`, `Revenge of the Sith`)."
+    words = re.sub(r"[^\w]+", " ", subtitle.casefold()).split()
+    return not any(numeral_value(w) or w.isdecimal() or w in INSTALMENT_WORDS for w in words)
+
+
+def work_key(title: str) -> str:
+    "A title folded for telling works apart in the generator: case, punctuation and numeral forms ignored."
+    words = re.sub(r"[^\w]+", " ", title.casefold()).split()
+    return " ".join(str(numeral_value(w) or w) for w in words)
+
+
+def real_material(snapshot_root: str, masters_dump: str) -> tuple:
+    """From the bundled sample: real (film title, year) pairs, Discogs artist names, Discogs master titles, and the
+    `forms` titles take there: the subtitles of the films' titles, and the suffixes Discogs search results put after
+    a film's title."""
+    root = Path(snapshot_root)
     films = []
-    for f in sorted((Path(snapshot_root) / "tmdb" / "derived").glob("*.jsonl.gz")):
+    for f in sorted((root / "tmdb" / "derived").glob("*.jsonl.gz")):
         for line in gzip.decompress(f.read_bytes()).splitlines():
             d = json.loads(line)
             if d.get("title") and (d.get("release_date") or "")[:4].isdigit():
@@ -63,9 +187,20 @@ def real_material(snapshot_root: str, masters_dump: str) -> tuple[list[tuple[str
             titles.append(el.findtext("title") or "")
             names.update(a.text for a in el.iterfind("artists/artist/name") if a.text)
             el.clear()
-    return films, sorted(names), [t for t in titles if t]
+    suffixes = set()
+    for f in sorted((root / "discogs" / "search").glob("*.json")):
+        film = f.stem.replace("_", " ").casefold()
+        for r in json.loads(f.read_text())["results"]:
+            shown = split_artist_title(r["title"])[1] or ""
+            tail = shown[len(film) :].strip() if shown.casefold().startswith(film) else ""
+            # not a sequel's "2049 (...)" or ": The Force Awakens", nor a remix single's '(12" Mixes)'
+            if re.match(r"[(=-]|(?:Original|Music)\b", tail) and not re.search(r"\d", tail):
+                suffixes.add(tail)
+    subtitles = sorted({t[len(m) :].lstrip(": -–") for t, _ in films if (m := main_title(t))})
+    forms = {"suffixes": sorted(suffixes), "subtitles": subtitles}
+    return films, sorted(names), [t for t in titles if t], forms
 
-
+# %% ../../nbs/05a_bench_match.ipynb #0ef31326
 def composer_pool(names: list[str], n: int, rng: random.Random) -> list[str]:
     """The real Discogs names and, when `n` films need more, generated ones: a real first name with a real last name
     (and a middle initial once those run short), so that a composer scores about eight films, as in real catalogues."""
@@ -93,15 +228,62 @@ def film_title(base: list[tuple[str, int]], i: int, rng: random.Random) -> str:
     return " ".join(a[: max(1, (len(a) + 1) // 2)] + b[len(b) // 2 :])
 
 
+def soundtrack_title(title: str, rng: random.Random, forms: dict, unique_main: bool = True) -> tuple[str, str]:
+    """The variation class of a film's true soundtrack and its title, written in that class. A subtitle is dropped only
+    when the main title left (`unique_main`) still singles out the film: no other film of it within two years."""
+    suffix = rng.choice(SUFFIXES)
+    classes = ["plain"] * 3 + ["real_suffix", "foreign_suffix", "subtitle_added"]
+    numbered, main = renumbered(title, rng), main_title(title)
+    classes += (
+        ["numeral"] * 4 * bool(numbered)
+        + ["subtitle_dropped"] * 4 * bool(main and unique_main and droppable(title[len(main) :]))
+        + ["typo"] * (len(title) >= 15 and bool(re.search(r"[^\W\d_]{4,}", title)))
+    )
+    kind = rng.choice(classes)
+    if kind == "plain":
+        shown = title if rng.random() < 0.8 else title.upper()
+        return kind, f"{shown} {suffix} {rng.choice(EDITIONS)}".strip()
+    if kind == "real_suffix":
+        return kind, f"{title} {rng.choice(forms.get('suffixes') or SUFFIXES)}"
+    if kind == "foreign_suffix":
+        return kind, f"{title} {rng.choice(FOREIGN_SUFFIXES)}"
+    if kind == "subtitle_added":
+        return kind, f"{title}{rng.choice(SUBTITLE_SEPARATORS)}{rng.choice(ADDED_SUBTITLES)} {suffix}"
+    if kind == "numeral":
+        return kind, f"{numbered} {suffix}"
+    if kind == "subtitle_dropped":
+        return kind, f"{main} {suffix}"
+    return kind, f"{misspelled(title, rng, 1 if len(title) < 25 else rng.choice([1, 2]))} {suffix}"
+
+
+def one_word_changed(title: str, words: list[str], rng: random.Random) -> str | None:
+    "The title with one of its words of three letters or more replaced by another real word: another work."
+    parts = title.split(" ")
+    at = [i for i, w in enumerate(parts) if len(w) >= 3 and w.isalpha()]
+    if not at:
+        return None
+    i = rng.choice(at)
+    parts[i] = rng.choice([w for w in rng.sample(words, 3) if w.casefold() != parts[i].casefold()] or ["Other"])
+    return " ".join(parts)
+
+# %% ../../nbs/05a_bench_match.ipynb #78aad5b3
 def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], set[tuple[int, int]]]:
-    "`n` films, about `n` masters, and the true (film id, master id) pairs."
+    """`n` films, about `n` masters, and the true (film id, master id) pairs. Each master carries its `variation`:
+    the class of a true soundtrack's title, or the kind of trap."""
     rng = random.Random(seed)
-    base, real_names, album_titles = material
+    base, real_names, album_titles, *rest = material
+    forms = rest[0] if rest else {}
     names = composer_pool(real_names, n, rng)
     words = sorted({w for t, _ in base for w in t.split() if len(w) > 3 and w.isalpha()})
     films, used = [], set()
     while len(films) < n:
         title, year = film_title(base, len(films), rng), base[len(films) % len(base)][1]
+        if len(films) >= len(base):  # numbered and subtitled works, as among the real titles
+            r = rng.random()
+            if r < 0.06:
+                title = f"{title} {rng.randint(2, 9)}"
+            elif r < 0.12 and forms.get("subtitles"):
+                title = f"{title}: {rng.choice(forms['subtitles'])}"
         while title.casefold() in used:
             title = f"{title} {rng.choice(words)}" if rng.random() < 0.5 else f"{rng.choice(words)} {title}"
         used.add(title.casefold())
@@ -116,7 +298,7 @@ def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], s
         )
     masters, truth = [], set()
 
-    def master(title, year, styles, genres, artist, source, form="dump"):
+    def master(title, year, styles, genres, artist, source, variation, form="dump"):
         masters.append(
             {
                 "discogs_master_id": len(masters) + 1,
@@ -127,47 +309,50 @@ def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], s
                 "artist": artist,
                 "source": source,
                 "form": form,
+                "variation": variation,
             }
         )
         return len(masters)
 
-    titles = {f["title"].casefold() for f in films}
+    works = collections.defaultdict(list)  # a film's work key, and its main title's, with the years that carry them
     for f in films:
-        r = rng.random()
-        if r < 0.70:
+        for t in {f["title"], main_title(f["title"]) or f["title"]}:
+            works[work_key(t)].append(f["release_year"])
+
+    def unique_main(f: dict) -> bool:
+        years = works[work_key(main_title(f["title"]) or f["title"])]
+        return sum(abs(y - f["release_year"]) <= 2 for y in years) <= 1
+
+    for f in films:
+        if rng.random() < 0.70:
             artist = (
                 f["composer"]
                 if f["composer"] and rng.random() < 0.5
                 else ("Various" if rng.random() < 0.08 else rng.choice(names))
             )
-            shown = f["title"] if rng.random() < 0.8 else f["title"].upper()
-            title = f"{shown} {rng.choice(SUFFIXES)} {rng.choice(EDITIONS)}".strip()
+            kind, title = soundtrack_title(f["title"], rng, forms, unique_main(f))
             form = "search" if rng.random() < 0.3 else "dump"
             if form == "search":  # as a search result shows it: "Artist - Title"
                 title = f"{artist} - {title}"
-            mid = master(
-                title,
-                f["release_year"] + rng.choice([0, 0, 0, 1]),
-                [rng.choice(["Soundtrack", "Score"])],
-                ["Stage & Screen"],
-                artist,
-                "generated soundtrack",
-                form,
-            )
+            year = f["release_year"] + rng.choice([0, 0, 0, 1])
+            styles = [rng.choice(["Soundtrack", "Score"])]
+            mid = master(title, year, styles, ["Stage & Screen"], artist, "generated soundtrack", kind, form)
             truth.add((f["tmdb_id"], mid))
-        elif r < 0.78:
+        r = rng.random()  # a trap beside one film in three, whether or not it has a soundtrack
+        sequel = f"{f['title']} {rng.choice(['2', 'II', 'Part 2', 'Returns'])}"
+        changed = one_word_changed(f["title"], words, rng)
+        if r < 0.07:
+            year = rng.randint(1960, 2020)
             master(
                 f["title"],
-                rng.randint(1960, 2020),
+                year,
                 ["Pop Rock"],
                 ["Rock"],
                 rng.choice(names),
                 "generated same-title album",
+                "same_title_album",
             )
-        elif (
-            r < 0.84
-            and (sequel := f"{f['title']} {rng.choice(['2', 'II', 'Part 2', 'Returns'])}").casefold() not in titles
-        ):
+        elif r < 0.12 and work_key(sequel) not in works:  # "Taken 2" is a trap only if no film "Taken 2" exists
             master(
                 f"{sequel} {rng.choice(SUFFIXES)}",
                 f["release_year"] + 3,
@@ -175,35 +360,57 @@ def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], s
                 ["Stage & Screen"],
                 rng.choice(names),
                 "generated sequel soundtrack",
+                "sequel",
             )
-        elif r < 0.90:
+        elif r < 0.22:
+            form, styles = rng.choice(NOT_FILM_FORMS)
+            year = f["release_year"] + rng.randint(0, 6)
+            title = form.format(t=f["title"])
             master(
-                f"{f['title']} (Original Video Game Soundtrack)",
-                f["release_year"] + 1,
-                ["Video Game Music", "Soundtrack"],
-                ["Stage & Screen"],
-                rng.choice(names),
-                "generated game soundtrack",
+                title, year, styles, ["Stage & Screen"], rng.choice(names), "generated not-film recording", "not_film"
             )
-        elif r < 0.95:
+        elif r < 0.28 and changed and work_key(changed) not in works:
             master(
-                f"{f['title']}: The Series (Music From The TV Series)",
-                f["release_year"] + 5,
+                f"{changed} {rng.choice(SUFFIXES)}",
+                f["release_year"] + rng.choice([0, 0, 1]),
                 ["Soundtrack"],
                 ["Stage & Screen"],
                 rng.choice(names),
-                "generated TV soundtrack",
+                "generated soundtrack of another work",
+                "one_word_changed",
             )
-        else:
+        elif r < 0.33:
+            year = rng.randint(1960, 2020)
             master(
                 rng.choice(album_titles),
-                rng.randint(1960, 2020),
+                year,
                 ["Techno"],
                 ["Electronic"],
                 rng.choice(names),
                 "generated album",
+                "album",
             )
     return films, masters, truth
+
+
+def by_class(links: set, truth: set, masters: list[dict], blocked: set | None = None) -> dict[str, dict]:
+    """Auto links, correct links, precision and recall per variation class of the linked master, and the share of
+    its true pairs that blocking compared at all (`blocked`). A trap's class has no true links: its `auto_links` are
+    all false."""
+    cls = {m["discogs_master_id"]: m["variation"] for m in masters}
+    out = {}
+    for c in sorted(set(cls.values())):
+        true_c, linked_c = {p for p in truth if cls[p[1]] == c}, {p for p in links if cls[p[1]] == c}
+        tp = len(true_c & linked_c)
+        out[c] = {
+            "true_links": len(true_c),
+            "auto_links": len(linked_c),
+            "correct": tp,
+            "precision": round(tp / len(linked_c), 4) if linked_c else None,
+            "recall": round(tp / len(true_c), 4) if true_c else None,
+            "blocked": round(len(true_c & blocked) / len(true_c), 4) if true_c and blocked is not None else None,
+        }
+    return out
 
 # %% ../../nbs/05a_bench_match.ipynb #1607cd34
 def to_frames(
@@ -229,7 +436,7 @@ def to_frames(
     m = spark.createDataFrame(
         rows,
         "discogs_master_id long, title string, year int, styles array<string>, "
-        "genres array<string>, artist string, source string, form string, key_title string",
+        "genres array<string>, artist string, source string, form string, variation string, key_title string",
     ).repartition(partitions)
     c = (
         m.select(
@@ -254,7 +461,7 @@ def to_frames(
 
 # %% ../../nbs/05a_bench_match.ipynb #ed102396
 def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: set, workdir: str) -> dict:
-    "Time the matcher end to end (keys, blocking, comparison, scoring, selection); its pairs, links and true pairs blocked."
+    "Time the matcher end to end (keys, blocking, comparison, scoring, selection); its pairs, its links and the true pairs it blocked."
     mcfg = MatchConfig()
     t0 = time.perf_counter()
     films.write.mode("overwrite").parquet(f"{workdir}/films")
@@ -283,11 +490,12 @@ def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: 
         for r in scored.where("selected AND band = 'auto'").select("tmdb_id", "discogs_master_id").collect()
     }
     true_pairs = spark.createDataFrame(sorted(truth), "tmdb_id long, discogs_master_id long")
-    blocked_true = (
-        pairs.select("tmdb_id", F.substring("candidate_id", 2, 20).cast("long").alias("discogs_master_id"))
+    blocked_true = {
+        (r.tmdb_id, r.discogs_master_id)
+        for r in pairs.select("tmdb_id", F.substring("candidate_id", 2, 20).cast("long").alias("discogs_master_id"))
         .join(true_pairs, ["tmdb_id", "discogs_master_id"], "left_semi")
-        .count()
-    )
+        .collect()
+    }
     return {
         "wall_s": t_end - t0,
         "keys_s": t_keys - t0,
@@ -364,9 +572,10 @@ def bench(
             "pairs_per_input_row": round(ours["pairs"] / (n + len(masters)), 2),
             "pairs_scored_per_s": round(ours["pairs"] / max(ours["scoring_s"], 1e-9)),
             "pairs_joined_per_s": round(ours["pairs"] / max(ours["join_floor_s"], 1e-9)),
-            "blocking_recall": round(ours["blocked_true"] / len(truth), 4),
+            "blocking_recall": round(len(ours["blocked_true"]) / len(truth), 4),
             "precision": round(p, 4),
             "recall": round(r, 4),
+            "classes": by_class(ours["links"], truth, masters, ours["blocked_true"]),
         }
         base = run_baseline(spark, films, masters, timeout_s) if n <= baseline_max else None
         if base:
@@ -382,3 +591,12 @@ def bench(
             row |= {"baseline_wall_s": None if n <= baseline_max else "not run", "speedup": None}
         rows.append(row)
     return rows
+
+
+def tables(rows: list[dict]):
+    "The rows as two tables: one column per size, and precision and recall per variation class at each size."
+    import pandas as pd
+
+    sizes = pd.DataFrame([{k: v for k, v in r.items() if k != "classes"} for r in rows]).T
+    classes = pd.concat({r["films"]: pd.DataFrame(r["classes"]).T for r in rows}, names=["films", "variation"])
+    return sizes, classes

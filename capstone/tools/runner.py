@@ -246,8 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(evaluate_cli(args.labels, params), indent=2, default=str))
             return 0
         if args.command == "bench-match":
-            import pandas as pd
-            from capstone.tools.bench_match import bench, real_material
+            from capstone.tools.bench_match import bench, real_material, tables
             from capstone.config import get_spark, resolve_uri
 
             root = find_project_root()
@@ -258,7 +257,9 @@ def main(argv: list[str] | None = None) -> int:
             rows = bench(
                 get_spark(), [int(x) for x in args.sizes.split(",")], material, args.baseline_max, args.baseline_timeout
             )
-            print(pd.DataFrame(rows).T.to_string())
+            sizes, classes = tables(rows)
+            print(sizes.to_string())
+            print(classes.to_string())
             return 0
         if args.command == "bench-extract":
             import pandas as pd
