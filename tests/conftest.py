@@ -35,6 +35,12 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        # one JVM serves the whole session: keep the plans of only the last queries (each keeps its plan text, and
+        # the matcher's plans are large), and give the driver the heap the notebooks' sessions have
+        .config("spark.sql.ui.retainedExecutions", "20")
+        .config("spark.ui.retainedJobs", "50")
+        .config("spark.ui.retainedStages", "50")
+        .config("spark.driver.memory", "4g")
         # Spark's daemon forks the Python workers and reuses them, as on a cluster; its module here saves each
         # worker's coverage after every task (tests/coverage_daemon.py), so code inside Spark workers is measured
         .config("spark.python.daemon.module", "coverage_daemon")
