@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check lint infra-check test-compat test-dbr slides bench-ingest bench-extract bench-match clean
+.PHONY: run test setup sync-check lint infra-check test-compat test-dbr slides bench-ingest bench-extract bench-match bench-pipeline clean
 
 # The virtualenv, the package (editable, with every extra: spark, run, slides, bench, test and the notebook tools)
 # and a named Jupyter kernel for papermill and nbval.
@@ -122,9 +122,14 @@ bench-match: setup
 	$(BIN)/capstone bench-match --sizes $(MATCH_SIZES)
 
 # Dump ingestion against a single-process lxml iterparse baseline, on generated dumps of SIZES releases.
-SIZES ?= 250000,1000000
 bench-ingest: setup
-	$(BIN)/capstone bench-ingest --sizes $(SIZES)
+	$(BIN)/capstone bench-ingest --sizes $(or $(SIZES),250000,1000000)
+
+# The pipeline as a user runs it (prepare, validate, match, each through the runner) on generated raw zones of SIZES
+# films and about as many masters: per stage wall time, share, peak memory of the process tree, rows per second.
+bench-pipeline: setup
+	mkdir -p metrics
+	$(BIN)/capstone bench-pipeline --sizes $(or $(SIZES),125000,250000,500000,1000000) --out metrics/bench_pipeline.json
 
 # The testing-summary deck from the latest run under data/out and the latest test reports under metrics/.
 slides: setup

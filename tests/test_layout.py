@@ -66,6 +66,7 @@ def test_the_product_is_found():
         "bench_extract",
         "bench_ingest",
         "bench_match",
+        "bench_pipeline",
     }
 
 

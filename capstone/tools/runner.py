@@ -239,6 +239,16 @@ def main(argv: list[str] | None = None) -> int:
     bi.add_argument("--sizes", default="250000,1000000", help="comma-separated numbers of releases")
     bi.add_argument("--bad-every", type=int, default=1000, help="one malformed record in this many")
     bi.add_argument("--source", default="data/sample/dump/discogs_20200806_releases.xml.gz")
+    bp = sub.add_parser(
+        "bench-pipeline",
+        help="prepare, validate and match through the runner on generated raw zones (N films, N masters)",
+    )
+    bp.add_argument("--sizes", default="125000,250000,500000,1000000", help="comma-separated numbers of films")
+    bp.add_argument(
+        "--work-dir", help="where the raw zones and outputs go while a size runs (default: a temporary folder)"
+    )
+    bp.add_argument("--out", help="also write the rows as JSON here")
+    bp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="passed to each stage")
     args = ap.parse_args(argv)
     try:
         params = parse_params(getattr(args, "param", []))
@@ -285,6 +295,22 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(pd.DataFrame(rows).to_string(index=False))
             return 0 if all(r["reconciles"] for r in rows) else 1
+        if args.command == "bench-pipeline":
+            from capstone.config import resolve_uri
+            from capstone.tools.bench_match import real_material
+            from capstone.tools.bench_pipeline import bench, sample_movies, tables
+
+            root = find_project_root()
+            snapshots = resolve_uri("data/sample/snapshots", root)
+            material = real_material(snapshots, resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root))
+            sizes = [int(x) for x in args.sizes.split(",")]
+            rows = bench(sizes, material, sample_movies(snapshots), root, args.work_dir, params)
+            if args.out:
+                Path(args.out).write_text(json.dumps(rows, indent=2))
+            stages, growth = tables(rows)
+            print(stages.to_string())
+            print(growth.to_string(index=False))
+            return 0
         if args.command == "test-summary":
             from capstone.tools.slides import write_test_summary
 
