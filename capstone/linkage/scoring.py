@@ -43,10 +43,10 @@ def sequel_tokens(key: Column) -> Column:
 # %% ../../nbs/05d_scoring.ipynb #7833f7fa
 def title_relations(fkey: Column, ckey: Column, edits: Column, mcfg: MatchConfig) -> dict[str, Column]:
     """How a candidate's title key stands to a film's: `exact`; `added` (the candidate carries the film's title and
-    more words: a subtitle or a descriptor such as "The Motion Picture") or `dropped` (it carries the film's main
-    title without its subtitle); `suffix` (an artist or series name before the film's title); `typo` (`edits`, from
-    `title_edits`, within the allowance of a long title: one per `typo_chars_per_edit` characters, at most two); and `tail`, the words added or
-    dropped."""
+    more words, which `best_variants` counts as evidence only when they are a descriptor the catalogue shows, such as
+    "The Motion Picture") or `dropped` (it carries the film's main title without its subtitle); `suffix` (an artist or
+    series name before the film's title); `typo` (`edits`, from `title_edits`, within the allowance of a long title:
+    one per `typo_chars_per_edit` characters, at most two); and `tail`, the words added or dropped."""
     added = ckey.startswith(F.concat(fkey, F.lit(" ")))
     dropped = fkey.startswith(F.concat(ckey, F.lit(" "))) & (F.size(significant_words(ckey)) > 0)
     allowed = F.least(F.lit(2), F.floor(F.length(fkey) / mcfg.typo_chars_per_edit))
@@ -75,10 +75,8 @@ def word_change(fkey: Column, ckey: Column) -> Column:
             words, lambda w: ~F.exists(others, lambda o: F.levenshtein(w, o) <= F.greatest(F.lit(1), F.length(w) / 3))
         )
 
-    f_un, c_un = (
-        unmatched(F.array_except(fw, cw), F.array_except(cw, fw)),
-        unmatched(F.array_except(cw, fw), F.array_except(fw, cw)),
-    )
+    f_only, c_only = F.array_except(fw, cw), F.array_except(cw, fw)
+    f_un, c_un = unmatched(f_only, c_only), unmatched(c_only, f_only)
     differ = ((F.size(f_un) > 0) | (F.size(c_un) > 0)) & (
         F.regexp_replace(fkey, " ", "") != F.regexp_replace(ckey, " ", "")
     )
