@@ -193,6 +193,7 @@ def pipeline_case(
             "rows_out": sum(m["rows_out"].values()),
             "rows_per_s": rows_in / measured["wall_s"],
         }
+    match = stage_metrics(os.path.join(out, "metrics"), run_id, "match")["figures"]
     links = auto_links(os.path.join(out, "gold"))
     tp = len(links & truth)
     return {
@@ -201,6 +202,8 @@ def pipeline_case(
         "raw_mb": desc["bytes"] / 1e6,
         "generate_s": gen_s,
         "stages": stages,
+        "candidate_pairs": match["candidate_pairs"],
+        "pairs_by_pass": match["pairs_by_pass"],
         "auto_links": len(links),
         "precision": tp / len(links) if links else None,
         "recall": tp / len(truth) if truth else None,
@@ -215,7 +218,8 @@ def bench(
     work_dir: str | None = None,
     params: dict | None = None,
 ) -> list[dict]:
-    "`pipeline_case` per size, each in a folder of its own that is removed after (it holds only what the case wrote)."
+    """`pipeline_case` per size, each in a folder of its own that is removed after (it holds only what the case wrote)
+    but for the stages' metrics JSON, kept in `<work_dir>/metrics-<size>`."""
     base = work_dir or tempfile.mkdtemp(prefix="bench-pipeline-")
     rows = []
     for n in sizes:
@@ -223,6 +227,10 @@ def bench(
         try:
             rows.append(pipeline_case(n, material, movies, work, project_root, params))
         finally:
+            if os.path.isdir(os.path.join(work, "out", "metrics")):
+                shutil.copytree(
+                    os.path.join(work, "out", "metrics"), os.path.join(base, f"metrics-{n}"), dirs_exist_ok=True
+                )
             shutil.rmtree(work)
         print(json.dumps(rows[-1]), flush=True)
     return rows
