@@ -31,8 +31,9 @@ from ..prepare import artist_keys, split_artist_title, title_keys
 # %% auto #0
 __all__ = ['SUFFIXES', 'EDITIONS', 'FOREIGN_SUFFIXES', 'ADDED_SUBTITLES', 'SUBTITLE_SEPARATORS', 'NOT_FILM_FORMS',
            'INSTALMENT_WORDS', 'roman', 'numeral_value', 'renumbered', 'misspelled', 'main_title', 'droppable',
-           'work_key', 'real_material', 'composer_pool', 'film_title', 'soundtrack_title', 'one_word_changed',
-           'generate', 'by_class', 'to_frames', 'run_project', 'run_baseline', 'prf', 'bench', 'tables']
+           'work_key', 'sample_film_records', 'real_material', 'composer_pool', 'film_title', 'soundtrack_title',
+           'one_word_changed', 'generate', 'by_class', 'to_frames', 'run_project', 'run_baseline', 'prf', 'bench',
+           'tables']
 
 # %% ../../nbs/05a_bench_match.ipynb #829f8265
 SUFFIXES = [
@@ -170,17 +171,23 @@ def work_key(title: str) -> str:
     return " ".join(str(numeral_value(w) or w) for w in words)
 
 
+def sample_film_records(snapshot_root: str) -> list[dict]:
+    "The sample's TMDB records with a title and a release year, in file order: where generated films come from."
+    out = []
+    for f in sorted((Path(snapshot_root) / "tmdb" / "derived").glob("*.jsonl.gz")):
+        for line in gzip.decompress(f.read_bytes()).splitlines():
+            d = json.loads(line)
+            if d.get("title") and (d.get("release_date") or "")[:4].isdigit():
+                out.append(d)
+    return out
+
+
 def real_material(snapshot_root: str, masters_dump: str) -> tuple:
     """From the bundled sample: real (film title, year) pairs, Discogs artist names, Discogs master titles, and the
     `forms` titles take there: the subtitles of the films' titles, and the suffixes Discogs search results put after
     a film's title."""
     root = Path(snapshot_root)
-    films = []
-    for f in sorted((root / "tmdb" / "derived").glob("*.jsonl.gz")):
-        for line in gzip.decompress(f.read_bytes()).splitlines():
-            d = json.loads(line)
-            if d.get("title") and (d.get("release_date") or "")[:4].isdigit():
-                films.append((d["title"], int(d["release_date"][:4])))
+    films = [(d["title"], int(d["release_date"][:4])) for d in sample_film_records(snapshot_root)]
     names, titles = set(), []
     with gzip.open(masters_dump) as fh:
         for _, el in etree.iterparse(fh, tag="master", recover=True):

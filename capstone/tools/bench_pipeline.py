@@ -22,12 +22,12 @@ from xml.sax.saxutils import escape
 import psutil
 
 from .bench_ingest import PeakRSS
-from .bench_match import generate
+from .bench_match import generate, sample_film_records
 
 # %% auto #0
 __all__ = ['STAGES_TIMED', 'MOVIE_FIELDS', 'sample_movies', 'movie_record', 'master_record', 'write_raw_zone', 'TreeRSS',
            'capstone_command', 'run_stage', 'auto_links', 'stage_metrics', 'pipeline_case', 'bench', 'growth',
-           'total_s', 'tables', 'plot']
+           'total_s', 'total_stage', 'tables', 'plot']
 
 # %% ../../nbs/06b_bench_pipeline.ipynb #e6aaa263
 STAGES_TIMED = ("prepare", "validate", "match")
@@ -36,13 +36,7 @@ MOVIE_FIELDS = ("original_language", "runtime", "popularity", "vote_average", "v
 
 def sample_movies(snapshot_root: str) -> list[dict]:
     "The sample's TMDB records that `real_material` takes titles from, in its order: what a generated film borrows besides its title."
-    out = []
-    for f in sorted((Path(snapshot_root) / "tmdb" / "derived").glob("*.jsonl.gz")):
-        for line in gzip.decompress(f.read_bytes()).splitlines():
-            d = json.loads(line)
-            if d.get("title") and (d.get("release_date") or "")[:4].isdigit():
-                out.append({k: d.get(k) for k in MOVIE_FIELDS})
-    return out
+    return [{k: d.get(k) for k in MOVIE_FIELDS} for d in sample_film_records(snapshot_root)]
 
 
 def movie_record(film: dict, real: dict, rng: random.Random) -> dict:
@@ -181,10 +175,10 @@ def pipeline_case(
     gen_s = time.perf_counter() - t0
     del films, masters
     run_params = {"raw_root": raw, "output_root": out, "run_id": run_id, **(params or {})}
-    stages = {}
+    stages, metrics = {}, {}
     for step in STAGES_TIMED:
         measured = run_stage(step, run_params, project_root, work.rstrip("/") + ".log")
-        m = stage_metrics(os.path.join(out, "metrics"), run_id, step)
+        m = metrics[step] = stage_metrics(os.path.join(out, "metrics"), run_id, step)
         rows_in = sum(m["rows_in"].values())
         stages[step] = {
             **measured,
@@ -193,7 +187,7 @@ def pipeline_case(
             "rows_out": sum(m["rows_out"].values()),
             "rows_per_s": rows_in / measured["wall_s"],
         }
-    match = stage_metrics(os.path.join(out, "metrics"), run_id, "match")["figures"]
+    match = metrics["match"]["figures"]
     links = auto_links(os.path.join(out, "gold"))
     tp = len(links & truth)
     return {
@@ -240,10 +234,10 @@ def growth(rows: list[dict]) -> list[dict]:
     """Between each two consecutive sizes, how much each stage's wall time (and the total) grows per doubling of the
     films: `(t2 / t1) ** (1 / log2(n2 / n1))`. 2.0 is linear; the goal is at most 2.2."""
     rows = sorted(rows, key=lambda r: r["films"])
+    times = lambda r: {**{s: v["wall_s"] for s, v in r["stages"].items()}, "total": total_s(r)}
     out = []
     for a, b in zip(rows, rows[1:]):
         doublings = math.log2(b["films"] / a["films"])
-        times = lambda r: {**{s: v["wall_s"] for s, v in r["stages"].items()}, "total": total_s(r)}
         ta, tb = times(a), times(b)
         out.append(
             {"from": a["films"], "to": b["films"], **{s: round((tb[s] / ta[s]) ** (1 / doublings), 2) for s in ta}}
@@ -254,6 +248,18 @@ def growth(rows: list[dict]) -> list[dict]:
 def total_s(row: dict) -> float:
     "End-to-end wall time of a size: the stages one after another."
     return sum(v["wall_s"] for v in row["stages"].values())
+
+
+def total_stage(row: dict) -> dict:
+    "A size's stages as one: wall and in-stage seconds summed, the highest peak, the raw zone's rows."
+    st = row["stages"].values()
+    return {
+        "wall_s": total_s(row),
+        "stage_s": round(sum(x["stage_s"] for x in st), 1),
+        "peak_mb": max(x["peak_mb"] for x in st),
+        "rows_in": row["stages"]["prepare"]["rows_in"],
+        "rows_per_s": row["stages"]["prepare"]["rows_in"] / total_s(row),
+    }
 
 
 def tables(rows: list[dict]):
@@ -273,19 +279,7 @@ def tables(rows: list[dict]):
                 "rows_per_s": round(v["rows_per_s"]),
             }
             for r in rows
-            for s, v in [
-                *r["stages"].items(),
-                (
-                    "total",
-                    {
-                        "wall_s": total_s(r),
-                        "stage_s": round(sum(x["stage_s"] for x in r["stages"].values()), 1),
-                        "peak_mb": max(x["peak_mb"] for x in r["stages"].values()),
-                        "rows_in": r["stages"]["prepare"]["rows_in"],
-                        "rows_per_s": r["stages"]["prepare"]["rows_in"] / total_s(r),
-                    },
-                ),
-            ]
+            for s, v in [*r["stages"].items(), ("total", total_stage(r))]
         ]
     ).set_index(["films", "stage"])
     return stages, pd.DataFrame(growth(rows))
