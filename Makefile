@@ -71,13 +71,15 @@ test-compat: $(COMPAT)/.installed-stamp
 
 # Databricks Runtime 14.3 LTS parity: Python 3.10 with the runtime's own versions of the libraries the project touches
 # (infrastructure/databricks/runtime-14.3-lts.txt), the package installed as a cluster installs it (the wheel, plus
-# only what the runtime lacks, with the runtime's versions as constraints, `pip check` clean). Then the whole sample
-# pipeline through the runner, its gold tables compared cell by cell with the same pipeline on the dev venv, and the
-# cluster's test suite (tests/run_suite.py, as the bundle's capstone_tests job runs it), with Spark's reused Python
-# workers as on a cluster (tests/coverage_daemon.py saves their coverage).
+# only what the runtime lacks, with the runtime's versions as constraints, `pip check` clean). Then the cluster's test
+# suite (tests/run_suite.py, as the bundle's capstone_tests job runs it) with Spark's reused Python workers as on a
+# cluster (tests/coverage_daemon.py saves their coverage); its one sample run goes through the runner here, so every
+# notebook runs on the runtime's versions. Its gold tables are compared cell by cell with the dev venv's gold of
+# `make test`'s sample run (SAMPLE_OUT; made here only when that run is missing).
 DBR := .venv-dbr
 DBR_OUT := data/out-dbr
 DBR_CONSTRAINTS := infrastructure/databricks/runtime-14.3-lts.txt
+SAMPLE_OUT := data/out-test
 $(DBR)/.runtime-stamp: $(DBR_CONSTRAINTS)
 	rm -rf $(DBR)
 	PYENV_VERSION=3.10.13 python3.10 -m venv $(DBR)
@@ -95,19 +97,23 @@ test-dbr: setup $(DBR)/.runtime-stamp
 	@$(DBR)/bin/python -c "import sys, importlib.metadata as m; print('parity venv: Python', sys.version.split()[0]); \
 	  print(*[f'  {d} {m.version(d)}' for d in ('pyspark', 'pandas', 'numpy', 'pyarrow', 'matplotlib', 'ipykernel', \
 	  'lxml', 'requests', 'urllib3', 'rapidfuzz', 'requests-ratelimiter', 'fastcore', 'tqdm')], sep='\n')"
-	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/capstone run -p raw_root=$(DBR_OUT)/parity/raw \
-	  -p output_root=$(DBR_OUT)/parity -p run_id=parity
-	$(BIN)/capstone run --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(DBR_OUT)/dev/raw \
-	  -p output_root=$(DBR_OUT)/dev -p run_id=parity
-	$(BIN)/python tests/gold_diff.py $(DBR_OUT)/dev/gold $(DBR_OUT)/parity/gold
 	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/run_suite.py \
-	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity
+	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity -- --sample-run runner --sample-root $(abspath $(DBR_OUT))/parity
+	test -f $(SAMPLE_OUT)/gold/film_soundtrack_links/_SUCCESS || $(BIN)/capstone run \
+	  --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(SAMPLE_OUT)/raw -p output_root=$(SAMPLE_OUT)
+	$(BIN)/python tests/gold_diff.py $(SAMPLE_OUT)/gold $(DBR_OUT)/parity/gold
 
-# Unit, pipeline and end-to-end tests, then every notebook under nbval, with coverage of capstone/ (Spark workers included).
+# Unit, pipeline and end-to-end tests, and the notebooks under nbval, with coverage of capstone/ (Spark workers and
+# notebook kernels included). The sample pipeline runs once, through the runner, in the background (tests/conftest.py):
+# it executes every cell and assert of the stage notebooks 01-06, so nbval takes the others (00_*, the linkage steps,
+# the benchmarks at toy sizes, the deck). It ends with the time per group, from the suite's own JUnit report.
+STAGE_NBS := $(addprefix nbs/,01_extract_tmdb.ipynb 02_extract_discogs.ipynb 03_prepare.ipynb 04_validate.ipynb \
+	05_match.ipynb 06_report.ipynb)
+NBVAL_NBS := $(filter-out $(STAGE_NBS),$(wildcard nbs/*.ipynb))
 test: sync-check lint infra-check
 	mkdir -p metrics
 	rm -f .coverage .coverage.*
-	$(BIN)/python -m pytest tests nbs --nbval -p no:cacheprovider \
+	$(BIN)/python -m pytest tests $(NBVAL_NBS) --nbval -p no:cacheprovider \
 	  --junitxml=metrics/junit.xml \
 	  --cov --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80; \
 	status=$$?; $(BIN)/capstone test-summary || true; exit $$status
@@ -136,4 +142,4 @@ slides: setup
 	$(BIN)/capstone slides
 
 clean:
-	rm -rf data/out data/out-compat data/out-dbr metrics .coverage .coverage.* runs_local
+	rm -rf data/out data/out-test data/out-compat data/out-dbr metrics .coverage .coverage.* runs_local

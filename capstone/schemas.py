@@ -373,14 +373,22 @@ LABELS_SCHEMA = T.StructType(
 )
 
 # %% ../nbs/00e_schemas.ipynb #5e1f0e46
-def frame(spark: SparkSession, schema: T.StructType, rows: list[dict]) -> DataFrame:
-    "A DataFrame of `schema` from dicts naming some of its fields (the rest null); an unknown name is an error."
-    unknown = sorted({k for r in rows for k in r} - set(schema.fieldNames()))
+def frame(spark: SparkSession, schema: T.StructType | str, rows: list[dict | tuple]) -> DataFrame:
+    """A literal DataFrame of `schema` (a `StructType` or a DDL string such as `"id long, title string"`) from `rows`:
+    dicts naming some of its fields (the rest null; an unknown name is an error) or tuples of every field in order.
+    Built through Arrow when the session has it on (the notebooks' sessions and the tests'), so the rows live in the
+    JVM and no Python worker reads them back at each scan."""
+    if isinstance(schema, str):
+        schema = spark.createDataFrame([], schema).schema  # the DDL parsed by Spark itself, no job run
+    names = schema.fieldNames()
+    unknown = sorted({k for r in rows if isinstance(r, dict) for k in r} - set(names))
     if unknown:
         raise ValueError(f"not fields of the schema: {unknown}")
-    data = [tuple(r.get(f.name) for f in schema.fields) for r in rows]
+    data = [tuple(r.get(n) for n in names) if isinstance(r, dict) else tuple(r) for r in rows]
+    wrong = next((r for r in data if len(r) != len(names)), None)
+    if wrong is not None:
+        raise ValueError(f"a row of {len(wrong)} values for the {len(names)} fields {names}: {wrong}")
     if spark.conf.get("spark.sql.execution.arrow.pyspark.enabled", "false") == "true":
-        # through Arrow the rows live in the JVM: no Python worker reads them back (measured 6x faster on the
-        # blocking demo); object columns keep ints and None as they are
-        return spark.createDataFrame(pd.DataFrame(data, columns=schema.fieldNames(), dtype=object), schema)
+        # object columns keep ints and None as they are; measured 6x faster than Python rows on the blocking demo
+        return spark.createDataFrame(pd.DataFrame(data, columns=names, dtype=object), schema)
     return spark.createDataFrame(data, schema)

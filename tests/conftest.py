@@ -1,20 +1,156 @@
-"Shared fixtures: one local Spark session, and one full in-process run of the five stages on the bundled sample."
+"""Shared fixtures: one local Spark session, and the suite's one run of the sample pipeline.
 
+The sample pipeline runs once per suite. Locally it runs through the runner as a user runs it (`capstone run`:
+papermill, one kernel per notebook, every cell and assert of the stage notebooks 01-06), started in the background
+as soon as the tests are collected; the unit tests and the notebooks under nbval run meanwhile, and the tests that
+read the run are moved to the end. Every end-to-end fact reads that one run. `--sample-run` chooses how it is had:
+
+- `runner` (the default here): `capstone run` into `--sample-root` (default `data/out-test`, which `make test-dbr`
+  then compares with the parity run's gold);
+- `inprocess` (the default on a Databricks cluster, which has no papermill kernel): the stages' `run_step` in this
+  process, into a temporary folder;
+- a path: the output root of a finished run, read as it is.
+"""
+
+import json
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
-from capstone.config import local_spark_env
+from capstone.config import PipelineConfig, local_spark_env
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_RUN_ID = "test-sample"
+CAPSTONE = str(Path(sys.executable).parent / "capstone")
 local_spark_env()
-# the test daemon module (tests/coverage_daemon.py) is importable by the Python workers Spark starts
+# the test daemon module (tests/coverage_daemon.py) is importable by the Python workers Spark starts, and every Spark
+# this suite starts, in its own process or in a notebook's kernel (nbval, the runner), forks its workers through it
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if p)
+os.environ.setdefault("PYSPARK_SUBMIT_ARGS", "--conf spark.python.daemon.module=coverage_daemon pyspark-shell")
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--sample-run",
+        default=None,
+        help="the suite's one run of the sample: runner, inprocess, or the output root of a finished run",
+    )
+    parser.addoption(
+        "--sample-root", default=str(ROOT / "data" / "out-test"), help="where --sample-run=runner writes its run"
+    )
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "local_only: needs this repo's local tools; tests/run_suite.py leaves it out")
+
+
+def sample_run_mode(config) -> str:
+    given = config.getoption("--sample-run")
+    if given:
+        return given
+    return "inprocess" if "DATABRICKS_RUNTIME_VERSION" in os.environ else "runner"
+
+
+class SampleRun(NamedTuple):
+    "The suite's run of the sample pipeline: its config (output root and run id) and its metrics by stage."
+
+    cfg: PipelineConfig
+    metrics: dict
+
+
+class RunnerRun(NamedTuple):
+    "What `capstone run` left besides the tables: the executed notebooks, its output, the lock holders seen."
+
+    runs_dir: Path
+    stdout: str
+    lock_holders: list
+
+
+class BackgroundRun:
+    "`capstone run` on the sample into `root`, started now; `wait()` returns its exit code and output."
+
+    def __init__(self, root: Path):
+        if root.exists():
+            shutil.rmtree(root)  # the suite's own output folder, from an earlier suite
+        root.mkdir(parents=True)
+        self.root, self.log = root, root / "capstone-run.log"
+        args = ["run", "-p", f"output_root={root}", "-p", f"raw_root={root}/raw", "-p", f"run_id={SAMPLE_RUN_ID}"]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(
+                [CAPSTONE, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        self.started, self.ended = time.monotonic(), None
+        self.lock_holders: list = []
+        self.watcher = threading.Thread(target=self._watch_lock, daemon=True)
+        self.watcher.start()
+
+    def _watch_lock(self) -> None:
+        "Record who holds the output root's lock while the run is alive."
+        from capstone.storage import LOCK_NAME
+
+        lock = self.root / LOCK_NAME
+        while self.proc.poll() is None:
+            try:
+                holder = json.loads(lock.read_text()).get("run_id")
+            except (FileNotFoundError, ValueError):
+                holder = None
+            if holder and holder not in self.lock_holders:
+                self.lock_holders.append(holder)
+            time.sleep(0.2)
+        self.ended = time.monotonic()
+
+    def wait(self, timeout: float = 1800) -> tuple[int, str]:
+        code = self.proc.wait(timeout=timeout)
+        self.watcher.join()
+        return code, self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait()
+
+
+def pytest_collection_modifyitems(session, config, items):
+    "Tests that read the sample run go last; in runner mode the run starts now, in the background."
+    reads = [i for i in items if "sample_run" in getattr(i, "fixturenames", ())]
+    for item in items:  # the group each test's time is reported under (`capstone test-summary`)
+        if item.nodeid.startswith("tests/test_runner.py"):
+            item.user_properties.append(("group", "runner"))
+        elif item in reads:
+            item.user_properties.append(("group", "pipeline"))
+    if not reads:
+        return
+    items[:] = [i for i in items if i not in reads] + reads
+    if sample_run_mode(config) == "runner" and not config.option.collectonly:
+        config._capstone_background = BackgroundRun(Path(config.getoption("--sample-root")))
+
+
+def pytest_sessionfinish(session):
+    background = getattr(session.config, "_capstone_background", None)
+    if background is not None:
+        background.stop()  # an interrupted suite leaves no pipeline running
+
+
+def run_in_process(spark, out: Path) -> PipelineConfig:
+    "The six stages' `run_step` in this process (a cluster's way: it has no papermill kernel)."
+    from capstone import extract_discogs, extract_tmdb, match, prepare, report, validate
+
+    cfg = PipelineConfig.from_params(
+        project_root=str(ROOT), raw_root=str(out / "raw"), output_root=str(out), run_id=SAMPLE_RUN_ID
+    )
+    for mod in (extract_tmdb, extract_discogs):
+        mod.run_step(spark, cfg, progress=False)
+    for mod in (prepare, validate, match, report):
+        mod.run_step(spark, cfg)
+    return cfg
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +171,11 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.sql.session.timeZone", "UTC")
+        # literal frames (schemas.frame) go through Arrow, as in the notebooks' sessions: their rows live in the JVM
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # the suite's frames are a few rows: re-planning every stage (AQE) costs more than it saves there (the matcher
+        # on three films: 15 s with it, 10 s without); the sample run keeps the notebooks' own settings
+        .config("spark.sql.adaptive.enabled", "false")
         # one JVM serves the whole session: keep the plans of only the last queries (each keeps its plan text, and
         # the matcher's plans are large), and give the driver the heap the notebooks' sessions have
         .config("spark.sql.ui.retainedExecutions", "20")
@@ -52,25 +193,39 @@ def spark():
 
 
 @pytest.fixture(scope="session")
-def sample_run(spark, tmp_path_factory):
-    "All six stages run in-process on the bundled sample; returns (cfg, metrics by stage)."
-    from capstone import extract_discogs, extract_tmdb, match, prepare, report, validate
-    from capstone.config import PipelineConfig
-
-    out = tmp_path_factory.mktemp("sample_run")
-    cfg = PipelineConfig.from_params(
-        project_root=str(ROOT),
-        raw_root=str(out / "raw"),
-        output_root=str(out),
-        run_id="test-sample",
-        shuffle_partitions=2,
-    )
-    metrics = {}
-    for mod in (extract_tmdb, extract_discogs, prepare, validate, match, report):
-        m = (
-            mod.run_step(spark, cfg)
-            if mod not in (extract_tmdb, extract_discogs)
-            else mod.run_step(spark, cfg, progress=False)
+def sample_run(request, tmp_path_factory) -> SampleRun:
+    "The suite's one run of the sample pipeline (see the module's docstring), with its metrics JSON by stage."
+    mode = sample_run_mode(request.config)
+    if mode == "runner":
+        background, t0 = request.config._capstone_background, time.monotonic()
+        code, out = background.wait()
+        record = request.getfixturevalue("record_testsuite_property")
+        record("sample_run_s", round(background.ended - background.started, 1))
+        record("sample_run_wait_s", round(time.monotonic() - t0, 1))
+        if code != 0:
+            pytest.fail(f"capstone run on the sample exited {code}:\n{out[-3000:]}", pytrace=False)
+        root = Path(request.config.getoption("--sample-root"))
+        cfg = PipelineConfig.from_params(
+            project_root=str(ROOT), raw_root=str(root / "raw"), output_root=str(root), run_id=SAMPLE_RUN_ID
         )
-        metrics[m["stage"]] = m
-    return cfg, metrics
+    elif mode == "inprocess":
+        cfg = run_in_process(request.getfixturevalue("spark"), tmp_path_factory.mktemp("sample_run"))
+    else:
+        root = Path(mode)
+        (run_id,) = [p.name for p in (root / "metrics").iterdir() if p.is_dir() and p.name != "tests"]
+        cfg = PipelineConfig.from_params(
+            project_root=str(ROOT), raw_root=str(root / "raw"), output_root=str(root), run_id=run_id
+        )
+    metrics_dir = Path(cfg.metrics_dir())
+    metrics = {p.stem: json.loads(p.read_text()) for p in sorted(metrics_dir.glob("*.json"))}
+    return SampleRun(cfg, metrics)
+
+
+@pytest.fixture(scope="session")
+def runner_run(request, sample_run) -> RunnerRun:
+    "The executed notebooks, output and lock holders of the sample run, when the runner made it."
+    background = getattr(request.config, "_capstone_background", None)
+    if background is None:
+        pytest.skip("the sample run was not made by the runner here")
+    _, stdout = background.wait()
+    return RunnerRun(Path(sample_run.cfg.output_root) / "runs" / SAMPLE_RUN_ID, stdout, background.lock_holders)

@@ -54,7 +54,14 @@ def test_bench_reconciles(spark, tmp_path):
 
 
 def test_process_tree_cpu_counts_a_finished_child():
-    before = tree_cpu_s(os.getpid())
+    "A parent of its own (this process's tree also holds the suite's background run, whose processes come and go)."
     burn = "import time\nwhile time.process_time() < 0.5: pass"
-    subprocess.run([sys.executable, "-c", burn], check=True)
-    assert tree_cpu_s(os.getpid()) - before >= 0.4, "a reaped child's CPU counts in its parent's tree"
+    parent_code = f"import subprocess, sys, time\nsubprocess.run([sys.executable, '-c', {burn!r}], check=True)\n"
+    parent_code += "print('reaped', flush=True)\ntime.sleep(60)"
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline().strip() == "reaped"
+        assert tree_cpu_s(parent.pid) >= 0.4, "a reaped child's CPU counts in its parent's tree"
+    finally:
+        parent.kill()
+        parent.wait()

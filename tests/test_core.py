@@ -21,6 +21,7 @@ from capstone.storage import (
     write_table,
 )
 from capstone.metrics import read_metrics, stage_metrics
+from capstone.schemas import frame
 
 
 def test_config_coerces_widget_strings():
@@ -101,8 +102,8 @@ def test_fs_helpers_roundtrip(spark, tmp_path):
 
 def test_write_table_replaces_and_read_table_checks(spark, tmp_path):
     uri = str(tmp_path / "t")
-    assert write_table(spark.createDataFrame([(1, "a"), (2, "b")], "id long, s string"), uri) == 2
-    df = spark.createDataFrame([(3, "c")], "id long, s string")
+    assert write_table(frame(spark, "id long, s string", [(1, "a"), (2, "b")]), uri) == 2
+    df = frame(spark, "id long, s string", [(3, "c")])
     assert write_table(df, uri) == 1
     assert_df_equality(read_table(spark, uri), df)
     with pytest.raises(ContractError, match="run prepare first"):
@@ -179,3 +180,22 @@ def test_fs_unreadable_names_empty_truncated_and_corrupt_compressed_files(spark,
     assert got["empty.jsonl.gz"] == "empty compressed file (0 bytes)"
     assert got["cut.jsonl.gz"].startswith("unreadable compressed file: java.io.EOFException")
     assert got["garbage.jsonl.gz"].startswith("unreadable compressed file: ")
+
+
+def test_a_lock_holder_is_gone_when_its_process_is_dead_or_its_lock_is_stale_on_another_host():
+    import datetime as dt
+    import socket
+
+    from capstone.storage import LOCK_STALE_AFTER, holder_gone
+
+    here, now = socket.gethostname(), dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    assert holder_gone({"host": here, "pid": dead.pid}), "a reaped process on this host"
+    assert not holder_gone({"host": here, "pid": os.getpid()}), "this process, alive"
+    assert not holder_gone({"host": here}), "no pid: not known to be gone"
+    old = (now - LOCK_STALE_AFTER - dt.timedelta(minutes=1)).isoformat()
+    recent = (now - dt.timedelta(hours=1)).isoformat()
+    assert holder_gone({"host": "elsewhere", "pid": 1, "started_at": old}, now=now)
+    assert not holder_gone({"host": "elsewhere", "pid": 1, "started_at": recent}, now=now)
+    assert not holder_gone({"host": "elsewhere", "started_at": "not a time"}, now=now)

@@ -1,5 +1,7 @@
 "Matching on tiny literal frames. Titles, years and styles are those of real Discogs and TMDB records; the frames are built here."
 
+from pathlib import Path
+
 import pytest
 from pyspark.sql import functions as F
 
@@ -7,12 +9,16 @@ from capstone.config import MatchConfig
 from capstone.linkage.candidates import build_candidates, candidate_id_of, credit_names, release_observations
 from capstone.linkage.blocking import block_pairs
 from capstone.linkage.scoring import compare_pairs, score_pairs
-from capstone.linkage.selection import gold_links, select_links, unmatched
+from capstone.linkage.selection import gold_links, select_links
 from capstone.linkage.evaluate import evaluate_links
 from capstone.config import ConfigError, PipelineConfig
+from capstone import match, report
+from capstone.storage import ContractError, write_table
 from capstone.prepare import normalize_artist, normalize_title, split_artist_title
 from capstone import schemas
 from capstone.schemas import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
+
+from conftest import ROOT
 
 
 def frame(spark, schema, rows):
@@ -63,7 +69,8 @@ def result(rid, master, search_title, year, styles=("Soundtrack",), genres=("Sta
     )
 
 
-def link(spark, films, results, masters=(), mcfg=MatchConfig()):
+def block(spark, films, results, masters=(), mcfg=MatchConfig()):
+    "Films, soundtrack candidates and their candidate pairs (blocking alone), each held as the stage writes them out."
     f = frame(spark, FILMS_SCHEMA, films)
     obs = release_observations(frame(spark, RELEASES_SCHEMA, []), frame(spark, SEARCH_RESULTS_SCHEMA, results))
     cands = build_candidates(frame(spark, MASTERS_SCHEMA, list(masters)), obs).where("is_soundtrack_candidate")
@@ -72,6 +79,11 @@ def link(spark, films, results, masters=(), mcfg=MatchConfig()):
     cands.count()
     pairs = block_pairs(f, cands, mcfg).cache()
     pairs.count()
+    return f, cands, pairs
+
+
+def link(spark, films, results, masters=(), mcfg=MatchConfig()):
+    f, cands, pairs = block(spark, films, results, masters, mcfg)
     selected = select_links(score_pairs(compare_pairs(pairs, f, cands, mcfg), mcfg))
     return f, cands, pairs, selected, gold_links(selected, "t")
 
@@ -173,13 +185,57 @@ MASTERS = [
 
 
 @pytest.fixture(scope="module")
-def world(spark):
-    f, cands, pairs, selected, links = link(spark, FILMS, RESULTS, MASTERS)
+def world(spark, tmp_path_factory):
+    "The match stage itself (`match.run_step`), in process, on silver tables written from the literal world."
+    cfg = PipelineConfig.from_params(
+        project_root=str(ROOT), output_root=str(tmp_path_factory.mktemp("world")), run_id="world"
+    )
+    for table, schema, rows in [
+        ("films", FILMS_SCHEMA, FILMS),
+        ("releases", RELEASES_SCHEMA, []),
+        ("masters", MASTERS_SCHEMA, MASTERS),
+        ("search_results", SEARCH_RESULTS_SCHEMA, RESULTS),
+    ]:
+        write_table(schemas.frame(spark, schema, rows), cfg.silver(table))
+    metrics = match.run_step(spark, cfg)
+    links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
     return {
+        "cfg": cfg,
+        "metrics": metrics,
         "links": linked(links),
         "rows": {r.discogs_master_id: r for r in links.collect()},
-        "unmatched": {(r.entity, r.id): r.reason for r in unmatched(f, cands, selected).collect()},
+        "unmatched": {(r.entity, r.id): r.reason for r in spark.read.parquet(cfg.gold("unmatched")).collect()},
     }
+
+
+def test_the_stage_accounts_for_its_rows_and_writes_one_enriched_row_per_film(world, spark):
+    m = world["metrics"]
+    assert m["status"] == "succeeded" and m["rows_in"]["films"] == len(FILMS)
+    assert m["rows_out"]["film_soundtrack_links"] == len(world["links"]) > 0
+    assert m["rows_out"]["films_enriched"] == len(FILMS) and m["figures"]["candidate_pairs"] > 0
+    assert sum(m["figures"]["links_by_band"].values()) == len(world["links"])
+    enriched = {r.tmdb_id: r for r in spark.read.parquet(world["cfg"].gold("films_enriched")).collect()}
+    assert (
+        enriched[78].has_soundtrack and enriched[78].discogs_master_ids == [12717] and not enriched[98].has_soundtrack
+    )
+
+
+def test_the_stage_refuses_an_empty_film_table(world, spark, tmp_path):
+    cfg = PipelineConfig.from_params(project_root=str(ROOT), output_root=str(tmp_path), run_id="empty")
+    for table in ("films", "releases", "masters", "search_results"):
+        write_table(spark.read.parquet(world["cfg"].silver(table)).limit(0), cfg.silver(table))
+    with pytest.raises(ContractError, match="is empty: nothing to match"):
+        match.run_step(spark, cfg)
+
+
+def test_the_report_stage_on_the_matched_world(world, spark):
+    "The report stage in process: its plots as PNG, one row per film counted, the groups adding up."
+    r = report.run_step(spark, world["cfg"])
+    assert r["status"] == "succeeded" and r["figures"]["films"] == len(FILMS)
+    assert r["figures"]["films_with_soundtrack"] == len({t for t, _ in world["links"]})
+    assert sum(g["n"] for g in r["figures"]["genre_groups"]) == len(FILMS)
+    assert r["rows_out"]["plots"] == len(r["figures"]["plots"]) >= 3
+    assert all(Path(p.replace("file:", "")).read_bytes()[:4] == b"\x89PNG" for p in r["figures"]["plots"])
 
 
 def films_of(world, *masters):
@@ -263,9 +319,9 @@ def test_a_common_word_pair_names_no_block(spark):
         )
     ]
     only_pairs = MatchConfig(rare_token_max_df=0)  # the word-pair pass alone finds this one
-    *_, pairs, _, _ = link(spark, raiders, indy, mcfg=only_pairs)
+    *_, pairs = block(spark, raiders, indy, mcfg=only_pairs)
     assert [r.blocked_by for r in pairs.collect()] == [["word_pair"]]
-    *_, pairs, _, _ = link(spark, raiders, indy, mcfg=MatchConfig(rare_token_max_df=0, word_pair_max_df=1))
+    *_, pairs = block(spark, raiders, indy, mcfg=MatchConfig(rare_token_max_df=0, word_pair_max_df=1))
     assert pairs.count() == 0, "'ark raiders' is carried by two titles, more than a cap of one"
 
 
@@ -303,24 +359,26 @@ def test_credit_names():
 def test_evaluate_links(spark):
     from capstone.schemas import LABELS_SCHEMA
 
-    labels = spark.createDataFrame(
+    labels = frame(
+        spark,
+        LABELS_SCHEMA,
         [
             ("search", 1, 10, "a", None, None, None, 78, "Blade Runner", None, "match", "high", ""),
             ("search", 2, 20, "b", None, None, None, 78, "Blade Runner", None, "nonmatch", "high", ""),
             ("search", 3, 30, "c", None, None, None, 11, "Star Wars", None, "match", "high", ""),
             ("dump_master", None, 40, "d", None, None, None, None, None, None, "nonmatch", "high", ""),
         ],
-        LABELS_SCHEMA,
     ).withColumn("candidate_id", candidate_id_of(F.col("discogs_master_id"), F.col("discogs_release_id")))
-    links = spark.createDataFrame(
+    links = frame(
+        spark,
+        "tmdb_id long, discogs_master_id long, discogs_release_id long, band string, score double, "
+        "film_title string, candidate_title string",
         [
             (78, 10, 1, "auto", 0.99, "Blade Runner", "a"),
             (78, 20, 2, "review", 0.6, "Blade Runner", "b"),
             (5, 40, 4, "auto", 0.95, "X", "d"),
             (6, 99, 9, "auto", 0.95, "Y", "z"),
         ],
-        "tmdb_id long, discogs_master_id long, discogs_release_id long, band string, score double, "
-        "film_title string, candidate_title string",
     )
     ev = evaluate_links(links, labels)
     assert (ev["auto"]["tp"], ev["auto"]["fp"], ev["auto"]["fn"]) == (1, 1, 1)
@@ -328,8 +386,10 @@ def test_evaluate_links(spark):
     assert ev["auto"]["unlabelled_links"] == 1
     assert (ev["auto_review"]["tp"], ev["auto_review"]["fp"], ev["auto_review"]["fn"]) == (1, 2, 1)
     assert ev["auto_review"]["precision"] == pytest.approx(1 / 3)
-    scored = spark.createDataFrame(
-        [(11, "m30", 0.3, "reject", None)], "tmdb_id long, candidate_id string, score double, band string, lost_to long"
+    scored = frame(
+        spark,
+        "tmdb_id long, candidate_id string, score double, band string, lost_to long",
+        [(11, "m30", 0.3, "reject", None)],
     )
     fn = evaluate_links(links, labels, scored=scored)["false_negatives"]
     assert [(r["tmdb_id"], r["why"]) for r in fn] == [(11, "scored 0.3, band reject")]

@@ -1,6 +1,5 @@
-"The five stages and the report on the bundled real sample, in-process (so coverage sees them, Spark workers included)."
+"The five stages and the report on the bundled real sample: facts read from the suite's one run of it (conftest)."
 
-import json
 from pathlib import Path
 
 from capstone.metrics import read_metrics
@@ -51,7 +50,6 @@ def test_dev_label_evaluation_is_reported(sample_run):
     assert ev["labelled_positive_pairs"] == 13
     assert ev["blocking_recall"] == 1.0
     assert ev["auto"]["precision"] >= 0.9 and ev["auto_review"]["recall"] >= 0.9
-    assert json.loads(json.dumps(metrics)) == metrics, "the metrics are plain JSON: they survive a round trip"
 
 
 def test_replayed_search_pages_land_under_their_own_names(sample_run):

@@ -22,6 +22,7 @@ from capstone.prepare import (
 )
 from capstone.prepare import run_step as prepare
 from capstone.validate import run_step as validate
+from capstone.schemas import frame
 
 
 @pytest.mark.parametrize(
@@ -69,18 +70,21 @@ def test_artist_keys():
 
 
 def test_partial_dates(spark):
-    df = spark.createDataFrame([("1999-03-00",), ("1999",), ("0",), ("",), ("19x9",)], "d string")
+    df = frame(spark, "d string", [("1999-03-00",), ("1999",), ("0",), ("",), ("19x9",)])
     got = df.select(partial_date_year(F.col("d")).alias("y"), partial_date_error(F.col("d")).alias("e"))
-    expected = spark.createDataFrame(
-        [(1999, None), (1999, None), (None, None), (None, None), (None, "unparseable date '19x9'")], "y int, e string"
+    expected = frame(
+        spark,
+        "y int, e string",
+        [(1999, None), (1999, None), (None, None), (None, None), (None, "unparseable date '19x9'")],
     )
     assert_df_equality(got, expected, ignore_nullable=True)
 
 
 def test_keep_latest(spark):
-    df = spark.createDataFrame(
-        [(1, "old", 1, None), (1, "new", 2, None), (None, "a", 3, None), (2, "bad", 4, "x")],
+    df = frame(
+        spark,
         "id long, v string, ordinal long, _error string",
+        [(1, "old", 1, None), (1, "new", 2, None), (None, "a", 3, None), (2, "bad", 4, "x")],
     )
     got = keep_latest(df, "id", [F.col("ordinal").desc()]).select("v")
     assert sorted(r.v for r in got.collect()) == ["a", "bad", "new"]
@@ -126,8 +130,8 @@ def test_a_record_with_another_fault_besides_a_forbidden_character_is_not_repair
 
 
 def test_tmdb_lines(spark):
-    raw = spark.createDataFrame(
-        [('{"id":1,"title":"Amélie","release_date":"2001-04-25"}',), ("{broken",), (" ",)], "value string"
+    raw = frame(
+        spark, "value string", [('{"id":1,"title":"Amélie","release_date":"2001-04-25"}',), ("{broken",), (" ",)]
     ).selectExpr("value", "'f' source_file", "current_timestamp() ingested_at", "0L ordinal")
     rows = sorted(parse_tmdb_movies(raw).collect(), key=lambda r: r.tmdb_id or 0)
     assert len(rows) == 2, "blank lines are not records"

@@ -1,19 +1,17 @@
 "`capstone run` end to end through papermill, as a user runs it."
 
-import gzip
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
-from conftest import ROOT
+from capstone.storage import LOCK_NAME, acquire_lock, release_lock
+from conftest import ROOT, SAMPLE_RUN_ID
 
 pytestmark = (
     pytest.mark.local_only
@@ -33,41 +31,27 @@ def run(*args, timeout=900):
     )
 
 
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("e2e")
-    proc = run("run", "-p", f"output_root={out}", "-p", f"raw_root={out}/raw", "-p", "run_id=e2e-1")
-    return out, proc
-
-
-def test_full_run_links_blade_runner_to_vangelis(full_run):
-    out, proc = full_run
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    links = pd.read_parquet(out / "gold/film_soundtrack_links")
-    pairs = set(zip(links.tmdb_id, links.discogs_master_id))
-    assert (78, 12717) in pairs
-    assert (78, 1250568) not in pairs
-
-
-def test_full_run_leaves_rendered_notebooks_and_metrics(full_run):
-    out, proc = full_run
-    run_dir = out / "runs" / "e2e-1"
+def test_the_run_leaves_rendered_notebooks_metrics_and_an_index(sample_run, runner_run):
+    cfg, metrics = sample_run
     for nb in ("01_extract_tmdb", "02_extract_discogs", "03_prepare", "04_validate", "05_match", "06_report"):
-        assert (run_dir / f"{nb}.ipynb").exists() and (run_dir / f"{nb}.html").exists()
-        stage = nb[3:]
-        m = json.loads((out / "metrics" / "e2e-1" / f"{stage}.json").read_text())
-        assert m["run_id"] == "e2e-1" and m["status"] == "succeeded"
-    assert "06_report.html" in (run_dir / "index.html").read_text()
-    assert (out / "reports" / "e2e-1" / "question_soundtrack_genres.png").exists()
-    assert "index.html" in proc.stdout
+        assert (runner_run.runs_dir / f"{nb}.ipynb").exists() and (runner_run.runs_dir / f"{nb}.html").exists()
+        m = metrics[nb[3:]]
+        assert m["run_id"] == SAMPLE_RUN_ID and m["status"] == "succeeded"
+    assert "06_report.html" in (runner_run.runs_dir / "index.html").read_text()
+    steps = json.loads((runner_run.runs_dir / "run.json").read_text())["steps"]
+    assert [s["status"] for s in steps] == ["succeeded"] * 6
+    assert f"{runner_run.runs_dir}/index.html" in runner_run.stdout
 
 
-def test_every_figure_of_the_executed_report_is_an_image(full_run):
+def test_the_run_holds_the_output_roots_lock_while_it_runs_and_releases_it(sample_run, runner_run):
+    assert runner_run.lock_holders == [SAMPLE_RUN_ID]
+    assert not (Path(sample_run.cfg.output_root) / LOCK_NAME).exists()
+
+
+def test_every_figure_of_the_executed_report_is_an_image(sample_run, runner_run):
     import nbformat
 
-    out, _ = full_run
-    run_dir = out / "runs" / "e2e-1"
-    nb = nbformat.read(run_dir / "06_report.ipynb", as_version=4)
+    nb = nbformat.read(runner_run.runs_dir / "06_report.ipynb", as_version=4)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     as_text = [
         o["data"]["text/plain"]
@@ -75,36 +59,11 @@ def test_every_figure_of_the_executed_report_is_an_image(full_run):
         if "image/png" not in o.get("data", {}) and "<Figure size" in o.get("data", {}).get("text/plain", "")
     ]
     assert not as_text, f"figures shown as text, not pictures: {as_text}"
-    plots = sorted(p.name for p in (out / "reports" / "e2e-1").glob("*.png"))
+    plots = sample_run.metrics["report"]["figures"]["plots"]  # their names and bytes: tests/test_report.py
     images = sum("image/png" in o.get("data", {}) for o in outputs)
-    assert len(plots) == 5 and images == len(plots), (plots, images)  # with the dev labels: the PR curve too
-    html = (run_dir / "06_report.html").read_text()
+    assert plots and images == len(plots), (plots, images)
+    html = (runner_run.runs_dir / "06_report.html").read_text()
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == images
-
-
-def other_raw_zone(sample_raw: Path, dest: Path) -> Path:
-    "A raw zone that is not the sample: two films in three, Blade Runner not among them, nor its search page."
-    shutil.copytree(sample_raw, dest, ignore=shutil.ignore_patterns("Blade_Runner.json"))
-    kept = 0
-    for part in (dest / "tmdb" / "movies").rglob("*.jsonl.gz"):
-        lines = gzip.decompress(part.read_bytes()).splitlines(keepends=True)
-        keep = [line for i, line in enumerate(lines) if i % 3 and json.loads(line).get("id") != 78]
-        kept += len(keep)
-        part.write_bytes(gzip.compress(b"".join(keep)))
-    assert 3000 < kept < 3300 and not list(dest.rglob("Blade_Runner.json"))
-    return dest
-
-
-def test_later_steps_run_alone_on_a_raw_zone_that_is_not_the_sample(full_run, tmp_path):
-    out, _ = full_run
-    raw = other_raw_zone(out / "raw", tmp_path / "raw")
-    proc = run("run", "--steps", "prepare,validate,match", "-p", f"raw_root={raw}", "-p", f"output_root={tmp_path}/out")
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    films = pd.read_parquet(tmp_path / "out/silver/films")
-    assert 3000 < len(films) < 3300 and 78 not in set(films.tmdb_id)
-    links = pd.read_parquet(tmp_path / "out/gold/film_soundtrack_links")
-    assert len(links) > 0 and 78 not in set(links.tmdb_id)
-    assert not (tmp_path / "out" / "raw").exists()
 
 
 def test_failure_names_notebook_and_cell_in_one_line(tmp_path):
@@ -129,9 +88,11 @@ def test_bad_parameter_is_refused_before_running(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_evaluate_command_reads_the_gold_table(full_run):
-    out, _ = full_run
-    proc = run("evaluate", "--labels", "data/labels/dev_labels.csv", "-p", f"output_root={out}")
+def test_evaluate_command_reads_the_gold_table(sample_run, tmp_path):
+    "The gold links alone (the silver pairs the stage also reads are optional here, and large)."
+    gold = Path(sample_run.cfg.gold("film_soundtrack_links"))
+    shutil.copytree(gold, tmp_path / "gold" / gold.name)
+    proc = run("evaluate", "--labels", "data/labels/dev_labels.csv", "-p", f"output_root={tmp_path}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     ev = json.loads(proc.stdout[proc.stdout.index("{") :])
     assert ev["labelled_positive_pairs"] == 13 and ev["auto"]["tp"] + ev["auto"]["fn"] == 13
@@ -147,29 +108,22 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.strip() and not SPARK_LOG.match(line)]
 
 
-def test_a_second_run_on_the_same_root_is_refused_naming_the_holder(full_run, tmp_path):
-    out, _ = full_run
+def test_a_second_run_on_the_same_root_is_refused_naming_the_holder(tmp_path):
+    "A run holds the root (this process, alive, as run `first`): a second run stops before any notebook, naming it."
     root = tmp_path / "out"
-    args = ["run", "--steps", "prepare", "-p", f"raw_root={out}/raw", "-p", f"output_root={root}"]
-    first = subprocess.Popen(
-        [CAPSTONE, *args, "-p", "run_id=first"],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, PYSPARK_PYTHON=sys.executable),
-    )
-    lock = root / "_capstone.lock"
-    deadline = time.monotonic() + 120
-    while not lock.exists() and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert lock.exists(), "the first run holds the lock while it runs"
-    second = run(*args, "-p", "run_id=second")
-    assert second.returncode == 1
-    (line,) = error_lines(second.stderr)
-    assert line.startswith("capstone run FAILED: output_root=") and "is in use by run first (" in line and "pid" in line
-    assert first.wait(timeout=900) == 0
-    assert not lock.exists(), "released at the end"
-    assert not (root / "metrics" / "second").exists() and (root / "metrics" / "first" / "prepare.json").exists()
+    root.mkdir()
+    assert acquire_lock(None, str(root), "first")
+    try:
+        second = run("run", "--steps", "prepare", "-p", f"output_root={root}", "-p", "run_id=second")
+        assert second.returncode == 1
+        (line,) = error_lines(second.stderr)
+        assert line.startswith("capstone run FAILED: output_root=") and "is in use by run first (" in line
+        assert f"pid {os.getpid()}" in line
+        assert json.loads((root / LOCK_NAME).read_text())["run_id"] == "first", "the holder keeps its lock"
+        assert not (root / "metrics").exists() and not (root / "runs" / "second").exists()
+    finally:
+        release_lock(None, str(root), "first")
+    assert not (root / LOCK_NAME).exists()
 
 
 def test_match_knobs_are_checked_before_the_first_notebook(tmp_path):
@@ -190,8 +144,8 @@ def test_match_knobs_are_checked_before_the_first_notebook(tmp_path):
         "steps naming nothing",
     ],
 )
-def test_cli_errors_are_one_line(full_run, tmp_path, case):
-    out, _ = full_run
+def test_cli_errors_are_one_line(sample_run, tmp_path, case):
+    out = sample_run.cfg.output_root
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder")
     args, status = {

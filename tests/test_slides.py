@@ -89,3 +89,26 @@ def test_picture_export_deletes_only_what_it_wrote(tmp_path, monkeypatch):
     export_pngs("deck.pptx", [str(second)], str(out))
     assert sorted(p.name for p in out.glob("*.png")) == ["mine.png", "pr_curve.png"]  # its stale picture gone, not mine
     assert (out / "mine.png").read_bytes() == b"a user's own picture"
+
+
+def test_test_summary_command_prints_the_counts_and_the_time_per_group(reports_dir, capsys):
+    from capstone.tools.runner import main
+
+    (reports_dir / "junit.xml").write_text(
+        "<testsuites><testsuite>"
+        '<properties><property name="sample_run_s" value="140.0"/><property name="sample_run_wait_s" value="0"/>'
+        "</properties>"
+        '<testcase classname="tests.test_core" name="test_uris_are_not_paths" time="0.5"/>'
+        '<testcase classname="tests.test_pipeline" name="test_gold" time="2.0">'
+        '<properties><property name="group" value="pipeline"/></properties></testcase>'
+        '<testcase classname="nbs.05b_candidates.ipynb" name="Cell 4" time="3.5"/>'
+        "</testsuite></testsuites>"
+    )
+    assert main(["test-summary", "--metrics-dir", str(reports_dir)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "tests passed=3 failed=0 skipped=0 coverage=88.5%"
+    rows = {line.split()[0]: line.split()[1:] for line in printed[2:6]}
+    assert rows == {"runner": ["0", "0.0", "0%"], "pipeline": ["1", "2.0", "33%"], "nbval": ["1", "3.5", "58%"],
+                    "unit": ["1", "0.5", "8%"]}  # fmt: skip
+    assert printed[6].split() == ["total", "3", "6.0"] and printed[7].startswith("the sample run: 140.0 s")
+    assert (reports_dir / "test_summary.txt").read_text().splitlines() == printed

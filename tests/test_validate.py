@@ -2,14 +2,12 @@ import pytest
 from pyspark.sql import functions as F
 
 from capstone.storage import ContractError
-from capstone.schemas import FILMS_SCHEMA, QUARANTINE_SCHEMA, SCHEMAS
+from capstone.schemas import FILMS_SCHEMA, QUARANTINE_SCHEMA, SCHEMAS, frame
 from capstone.validate import split_valid
 
 
 def _staged_films(spark, rows):
-    base = spark.createDataFrame(
-        rows, "tmdb_id long, title string, vote_average double, release_year int, _error string"
-    )
+    base = frame(spark, "tmdb_id long, title string, vote_average double, release_year int, _error string", rows)
     extra = [F.lit(None).cast(f.dataType).alias(f.name) for f in FILMS_SCHEMA.fields if f.name not in base.columns]
     return base.select("*", *extra, F.lit("raw text").alias("_raw"), F.lit(None).cast("string").alias("record_id"))
 

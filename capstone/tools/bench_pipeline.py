@@ -199,6 +199,7 @@ def pipeline_case(
         "candidate_pairs": match["candidate_pairs"],
         "pairs_by_pass": match["pairs_by_pass"],
         "auto_links": len(links),
+        "output_dirs": sorted(os.listdir(out)),  # what the stages wrote under the output root
         "precision": tp / len(links) if links else None,
         "recall": tp / len(truth) if truth else None,
     }

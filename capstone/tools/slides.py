@@ -17,8 +17,9 @@ from pptx import Presentation
 from pptx.util import Inches, Pt
 
 # %% auto #0
-__all__ = ['FAULT_RE', 'PNG_MANIFEST', 'case_kind', 'junit_counts', 'read_test_reports', 'summary_line', 'write_test_summary',
-           'local_path', 'stage_volumes', 'build_deck', 'export_pngs', 'make_slides']
+__all__ = ['FAULT_RE', 'GROUPS', 'PNG_MANIFEST', 'case_kind', 'junit_counts', 'case_group', 'junit_group_times',
+           'group_time_lines', 'read_test_reports', 'summary_line', 'write_test_summary', 'local_path', 'stage_volumes',
+           'build_deck', 'export_pngs', 'make_slides']
 
 # %% ../../nbs/06a_slides.ipynb #7ec7a10d
 FAULT_RE = re.compile(
@@ -57,9 +58,52 @@ def junit_counts(path: str) -> dict:
     return {"total": total, "by_kind": kinds}
 
 
+GROUPS = ("runner", "pipeline", "nbval", "unit")
+
+
+def case_group(classname: str, properties: dict) -> str:
+    """The part of the suite a test case belongs to, for its time: `nbval` (a notebook's cell), or the `group` the
+    suite recorded (tests/conftest.py: `runner` for the runner's tests, `pipeline` for those reading the sample
+    run), else `unit`."""
+    if ".ipynb" in classname:
+        return "nbval"
+    return properties.get("group") or ("runner" if "test_runner" in classname else "unit")
+
+
+def junit_group_times(path: str) -> dict:
+    "Tests and seconds per group (`case_group`), and the suite's own recorded figures (`sample_run_s`...)."
+    root = ET.parse(path).getroot()
+    groups = {g: dict(tests=0, s=0.0) for g in GROUPS}
+    for case in root.iter("testcase"):
+        props = {p.get("name"): p.get("value") for p in case.iter("property")}
+        g = groups.setdefault(case_group(case.get("classname", ""), props), dict(tests=0, s=0.0))
+        g["tests"] += 1
+        g["s"] += float(case.get("time") or 0)
+    suite = {
+        p.get("name"): float(p.get("value")) for s in root.iter("testsuite") for p in s.findall("properties/property")
+    }
+    return {"groups": {k: dict(v, s=round(v["s"], 1)) for k, v in groups.items()}, "suite": suite}
+
+
+def group_time_lines(times: dict) -> list[str]:
+    "The time per group as a small table, with the sample run's own wall time when the suite recorded it."
+    total = sum(g["s"] for g in times["groups"].values()) or 1.0
+    lines = [f"{'group':<10}{'tests':>7}{'seconds':>10}{'share':>8}"]
+    lines += [f"{name:<10}{g['tests']:>7}{g['s']:>10.1f}{g['s'] / total:>8.0%}" for name, g in times["groups"].items()]
+    lines.append(f"{'total':<10}{sum(g['tests'] for g in times['groups'].values()):>7}{total:>10.1f}")
+    if "sample_run_s" in times["suite"]:
+        lines.append(
+            f"the sample run: {times['suite']['sample_run_s']:.1f} s in the background, "
+            f"{times['suite'].get('sample_run_wait_s', 0.0):.1f} s of it waited for (in `pipeline`/`runner` above)"
+        )
+    return lines
+
+
 def read_test_reports(metrics_dir: str = "metrics") -> dict:
     "Counts from `junit.xml` and the coverage percent from `coverage.json` under `metrics_dir`."
-    counts = junit_counts(str(Path(metrics_dir) / "junit.xml"))
+    counts = junit_counts(str(Path(metrics_dir) / "junit.xml")) | {
+        "times": junit_group_times(str(Path(metrics_dir) / "junit.xml"))
+    }
     cov_path = Path(metrics_dir) / "coverage.json"
     cov = json.loads(cov_path.read_text())["totals"]["percent_covered"] if cov_path.exists() else None
     return counts | {"coverage_percent": round(cov, 2) if cov is not None else None}
@@ -73,12 +117,13 @@ def summary_line(s: dict) -> str:
 
 
 def write_test_summary(metrics_dir: str = "metrics") -> str:
-    "Write `test_summary.txt` (one line) and `test_summary.json` under `metrics_dir`; returns the line."
+    """Write `test_summary.txt` (the one-line summary, then the time per group) and `test_summary.json` under
+    `metrics_dir`; returns the text."""
     s = read_test_reports(metrics_dir)
-    line = summary_line(s)
-    Path(metrics_dir, "test_summary.txt").write_text(line + "\n")
+    text = "\n".join([summary_line(s), *group_time_lines(s["times"])])
+    Path(metrics_dir, "test_summary.txt").write_text(text + "\n")
     Path(metrics_dir, "test_summary.json").write_text(json.dumps(s, indent=2))
-    return line
+    return text
 
 # %% ../../nbs/06a_slides.ipynb #4a96a503
 def local_path(uri: str) -> str:
