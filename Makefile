@@ -80,6 +80,8 @@ DBR := .venv-dbr
 DBR_OUT := data/out-dbr
 DBR_CONSTRAINTS := infrastructure/databricks/runtime-14.3-lts.txt
 SAMPLE_OUT := data/out-test
+# tests/conftest.py's run id: the gold tables carry it, so both sides of the comparison have it
+SAMPLE_RUN_ID := test-sample
 $(DBR)/.runtime-stamp: $(DBR_CONSTRAINTS)
 	rm -rf $(DBR)
 	PYENV_VERSION=3.10.13 python3.10 -m venv $(DBR)
@@ -100,7 +102,8 @@ test-dbr: setup $(DBR)/.runtime-stamp
 	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/run_suite.py \
 	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity -- --sample-run runner --sample-root $(abspath $(DBR_OUT))/parity
 	test -f $(SAMPLE_OUT)/gold/film_soundtrack_links/_SUCCESS || $(BIN)/capstone run \
-	  --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(SAMPLE_OUT)/raw -p output_root=$(SAMPLE_OUT)
+	  --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(SAMPLE_OUT)/raw -p output_root=$(SAMPLE_OUT) \
+	  -p run_id=$(SAMPLE_RUN_ID)
 	$(BIN)/python tests/gold_diff.py $(SAMPLE_OUT)/gold $(DBR_OUT)/parity/gold
 
 # Unit, pipeline and end-to-end tests, and the notebooks under nbval, with coverage of capstone/ (Spark workers and

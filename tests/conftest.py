@@ -119,17 +119,22 @@ class BackgroundRun:
 
 
 def pytest_collection_modifyitems(session, config, items):
-    "Tests that read the sample run go last; in runner mode the run starts now, in the background."
+    "Tests that read the sample run go last, each with the group its time is reported under."
     reads = [i for i in items if "sample_run" in getattr(i, "fixturenames", ())]
     for item in items:  # the group each test's time is reported under (`capstone test-summary`)
         if item.nodeid.startswith("tests/test_runner.py"):
             item.user_properties.append(("group", "runner"))
         elif item in reads:
             item.user_properties.append(("group", "pipeline"))
-    if not reads:
-        return
-    items[:] = [i for i in items if i not in reads] + reads
-    if sample_run_mode(config) == "runner" and not config.option.collectonly:
+    if reads:
+        items[:] = [i for i in items if i not in reads] + reads
+
+
+def pytest_collection_finish(session):
+    "In runner mode, the sample run starts now, in the background, if a selected test (after -k, -m) reads it."
+    config = session.config
+    reads = any("sample_run" in getattr(i, "fixturenames", ()) for i in session.items)
+    if reads and sample_run_mode(config) == "runner" and not config.option.collectonly:
         config._capstone_background = BackgroundRun(Path(config.getoption("--sample-root")))
 
 

@@ -118,10 +118,12 @@ def test_stage_metrics_marks_failures(spark, tmp_path):
     with pytest.raises(RuntimeError):
         with stage_metrics(spark, cfg, "prepare") as m:
             m.rows_in["films"] = 3
+            time.sleep(0.05)
             raise RuntimeError("disk full")
     got = read_metrics(spark, cfg, "prepare")
     assert got["status"] == "failed" and "disk full" in got["error"] and got["rows_in"] == {"films": 3}
-    assert json.loads((tmp_path / "metrics" / "r1" / "prepare.json").read_text())["duration_s"] >= 0
+    # the duration spans the stage's body up to its failure (the dataclass default is 0.0)
+    assert json.loads((tmp_path / "metrics" / "r1" / "prepare.json").read_text())["duration_s"] >= 0.05
 
 
 WRITER = """
