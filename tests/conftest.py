@@ -2,7 +2,7 @@
 
 The sample pipeline runs once per suite. Locally it runs through the runner as a user runs it (`capstone run`:
 papermill, one kernel per notebook, every cell and assert of the stage notebooks 01-06), started in the background
-as soon as the tests are collected; the unit tests and the notebooks under nbval run meanwhile, and the tests that
+once the selection is final; the unit tests and the notebooks under nbval run meanwhile, and the tests that
 read the run are moved to the end. Every end-to-end fact reads that one run. `--sample-run` chooses how it is had:
 
 - `runner` (the default here): `capstone run` into `--sample-root` (default `data/out-test`, which `make test-dbr`
@@ -50,6 +50,17 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "local_only: needs this repo's local tools; tests/run_suite.py leaves it out")
+
+
+def reads_sample_run(item) -> bool:
+    return "sample_run" in getattr(item, "fixturenames", ())
+
+
+def sample_config(root: Path, run_id: str = SAMPLE_RUN_ID) -> PipelineConfig:
+    "The config of a sample run whose output root is `root` (its raw zone inside it)."
+    return PipelineConfig.from_params(
+        project_root=str(ROOT), raw_root=str(root / "raw"), output_root=str(root), run_id=run_id
+    )
 
 
 def sample_run_mode(config) -> str:
@@ -120,7 +131,7 @@ class BackgroundRun:
 
 def pytest_collection_modifyitems(session, config, items):
     "Tests that read the sample run go last, each with the group its time is reported under."
-    reads = [i for i in items if "sample_run" in getattr(i, "fixturenames", ())]
+    reads = [i for i in items if reads_sample_run(i)]
     for item in items:  # the group each test's time is reported under (`capstone test-summary`)
         if item.nodeid.startswith("tests/test_runner.py"):
             item.user_properties.append(("group", "runner"))
@@ -133,8 +144,11 @@ def pytest_collection_modifyitems(session, config, items):
 def pytest_collection_finish(session):
     "In runner mode, the sample run starts now, in the background, if a selected test (after -k, -m) reads it."
     config = session.config
-    reads = any("sample_run" in getattr(i, "fixturenames", ()) for i in session.items)
-    if reads and sample_run_mode(config) == "runner" and not config.option.collectonly:
+    if (
+        any(reads_sample_run(i) for i in session.items)
+        and sample_run_mode(config) == "runner"
+        and not config.option.collectonly
+    ):
         config._capstone_background = BackgroundRun(Path(config.getoption("--sample-root")))
 
 
@@ -148,9 +162,7 @@ def run_in_process(spark, out: Path) -> PipelineConfig:
     "The six stages' `run_step` in this process (a cluster's way: it has no papermill kernel)."
     from capstone import extract_discogs, extract_tmdb, match, prepare, report, validate
 
-    cfg = PipelineConfig.from_params(
-        project_root=str(ROOT), raw_root=str(out / "raw"), output_root=str(out), run_id=SAMPLE_RUN_ID
-    )
+    cfg = sample_config(out)
     for mod in (extract_tmdb, extract_discogs):
         mod.run_step(spark, cfg, progress=False)
     for mod in (prepare, validate, match, report):
@@ -209,21 +221,16 @@ def sample_run(request, tmp_path_factory) -> SampleRun:
         record("sample_run_wait_s", round(time.monotonic() - t0, 1))
         if code != 0:
             pytest.fail(f"capstone run on the sample exited {code}:\n{out[-3000:]}", pytrace=False)
-        root = Path(request.config.getoption("--sample-root"))
-        cfg = PipelineConfig.from_params(
-            project_root=str(ROOT), raw_root=str(root / "raw"), output_root=str(root), run_id=SAMPLE_RUN_ID
-        )
+        cfg = sample_config(Path(request.config.getoption("--sample-root")))
     elif mode == "inprocess":
         cfg = run_in_process(request.getfixturevalue("spark"), tmp_path_factory.mktemp("sample_run"))
     else:
         root = Path(mode)
         (run_id,) = [p.name for p in (root / "metrics").iterdir() if p.is_dir() and p.name != "tests"]
-        cfg = PipelineConfig.from_params(
-            project_root=str(ROOT), raw_root=str(root / "raw"), output_root=str(root), run_id=run_id
-        )
-    metrics_dir = Path(cfg.metrics_dir())
-    metrics = {p.stem: json.loads(p.read_text()) for p in sorted(metrics_dir.glob("*.json"))}
-    return SampleRun(cfg, metrics)
+        cfg = sample_config(root, run_id)
+    from capstone.report import load_metrics  # the report stage's own reader of a run's metrics JSON, in stage order
+
+    return SampleRun(cfg, load_metrics(request.getfixturevalue("spark"), cfg))
 
 
 @pytest.fixture(scope="session")
