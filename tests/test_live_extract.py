@@ -49,12 +49,14 @@ class FakeTmdb:
         self.films, self.token, self.api_key, self.delay = films, token, api_key, delay
         self.faults: dict[int, list] = {}
         self.calls: list[int] = []
+        self.by_agent: list[tuple[str, int]] = []  # (User-Agent, id) of each call: one client's calls from another's
         httpserver.expect_request(re.compile(r"/3/movie/\d+")).respond_with_handler(self.handle)
         self.base = httpserver.url_for("/3")
 
     def handle(self, request):
         tmdb_id = int(request.path.rsplit("/", 1)[-1])
         self.calls.append(tmdb_id)
+        self.by_agent.append((request.headers.get("User-Agent", ""), tmdb_id))
         if self.delay:
             time.sleep(self.delay)
         ok = (
@@ -379,14 +381,19 @@ def test_kill_9_mid_run_then_restart_loses_and_duplicates_nothing(spark, tmp_pat
     child.wait()
     done_before = len(list(parts.glob("part-*.jsonl.gz")))
     assert 2 <= done_before < len(ids) // 4 + 1
-    calls_before = len(server.calls)
+    landed_before = set(landed(cfg))
 
+    # The killed run's last request can still be in the server's socket when it dies, and be served after
+    # the kill: the restart's calls are told apart by their User-Agent, not by when they arrived.
     server.delay = 0
-    out = extract_movies(spark, cfg, fast_session(server.base), ids, batch_size=4, progress=False)
+    restart = fast_session(server.base, headers={**TMDB_AUTH, "User-Agent": "restart"})
+    out = extract_movies(spark, cfg, restart, ids, batch_size=4, progress=False)
     got = landed(cfg)
     assert sorted(got) == ids and len(got) == len(set(got))  # nothing lost, nothing twice
-    assert out["resumed_ids"] >= 4 * done_before and out["fetched_ids"] == len(ids) - out["resumed_ids"]
-    assert len(server.calls) - calls_before == out["fetched_ids"]  # done batches were not fetched again
+    assert out["resumed_ids"] == len(landed_before) >= 4 * done_before
+    assert out["fetched_ids"] == len(ids) - out["resumed_ids"]
+    refetched = [i for agent, i in server.by_agent if agent == "restart"]
+    assert set(refetched) == set(ids) - landed_before  # the batches landed before the kill were not fetched again
     assert not [p for p in parts.iterdir() if not p.name.startswith((".", "part-"))]
 
 
