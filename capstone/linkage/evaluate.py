@@ -30,12 +30,11 @@ def read_labels(spark: SparkSession, path: str) -> DataFrame:
     rows = [tuple(v or None for v in r) for r in text[LABELS_SCHEMA.fieldNames()].itertuples(index=False)]
     raw = spark.createDataFrame(rows, T.StructType([T.StructField(f.name, T.StringType()) for f in LABELS_SCHEMA]))
     df = raw.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in LABELS_SCHEMA.fields])
-    unfit = [
-        f.name
-        for f in LABELS_SCHEMA.fields
-        if f.dataType != T.StringType()
-        if raw.where(F.col(f.name).isNotNull() & F.col(f.name).cast(f.dataType).isNull()).limit(1).count()
-    ]
+    typed = [f for f in LABELS_SCHEMA.fields if f.dataType != T.StringType()]
+    found = raw.agg(  # one pass for every typed column: does a value fail its cast?
+        *[F.max(F.col(f.name).isNotNull() & F.col(f.name).cast(f.dataType).isNull()).alias(f.name) for f in typed]
+    ).first()
+    unfit = [f.name for f in typed if found[f.name]]
     if unfit:
         raise ContractError(
             f"labels {path}: column(s) {unfit} hold values that are not {[str(LABELS_SCHEMA[n].dataType) for n in unfit]}"

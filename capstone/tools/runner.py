@@ -27,7 +27,7 @@ from ..storage import LockedError, acquire_lock, local_path, release_lock
 
 # %% auto #0
 __all__ = ['parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html', 'failure_line',
-           'runs_dir', 'run_pipeline', 'evaluate_cli', 'main']
+           'runs_dir', 'kernel_config', 'run_pipeline', 'evaluate_cli', 'main']
 
 # %% ../../nbs/00a_runner.ipynb #ed1b5ee2
 def parse_params(pairs: list[str]) -> dict:
@@ -115,6 +115,17 @@ def runs_dir(cfg: PipelineConfig, project_root: str) -> str:
     return join_uri(base, "runs", cfg.run_id)
 
 
+def kernel_config():
+    """The kernel manager's settings for a stage's kernel. A kernel asked to shut down sends SIGTERM to its Spark JVM,
+    then waits until it has no child left. The JVM, which PySpark started and never reaps, stays its child until the
+    kernel exits, so the kernel waits through its whole schedule of signals (about 20 s) unless the manager sends it
+    SIGTERM first, at half of `shutdown_wait_time` (5 s by default). Half a second is time enough for the request and
+    the JVM's SIGTERM, whose shutdown hooks then run on their own: each notebook ends about 1.7 s sooner."""
+    from traitlets.config import Config
+
+    return Config({"KernelManager": {"shutdown_wait_time": 1.0}})
+
+
 def _execute(nbs: dict, routed: dict, cfg: PipelineConfig, root: str, out_dir: str, progress: bool) -> tuple[int, list]:
     "Run the notebooks in order through papermill, rendering each; stop at the first failure."
     import papermill
@@ -133,6 +144,7 @@ def _execute(nbs: dict, routed: dict, cfg: PipelineConfig, root: str, out_dir: s
                 cwd=str(Path(root) / "nbs"),
                 progress_bar=progress and sys.stderr.isatty(),
                 log_output=False,
+                config=kernel_config(),
             )
         except Exception as e:  # papermill's execution error, a dead kernel, a missing kernel...
             res.update(status="failed", error=failure_line(nb, e))
