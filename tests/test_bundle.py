@@ -304,3 +304,15 @@ def test_prod_never_points_at_the_repo():
             assert value.startswith(("abfss://", "/Volumes/")), (stage, name, value)
             checked += 1
     assert checked >= 20
+
+
+def test_the_pipeline_starts_when_new_inputs_land_in_its_own_raw_zone():
+    "The file-arrival trigger (what a blob-triggered Function would do) watches the inputs under the target's raw container."
+    trigger = JOB["trigger"]
+    raw_root = TASKS["extract_tmdb"]["notebook_task"]["base_parameters"]["raw_root"]
+    for target in ("dev", "prod"):
+        url = resolve(trigger["file_arrival"]["url"], target)
+        container = resolve(raw_root, target).split("/")[2]  # raw@<account>.dfs.core.windows.net
+        assert url == f"abfss://{container}/inputs/", (target, url)
+    prod = {k: resolve(v, "prod") for k, v in BUNDLE["targets"]["prod"]["variables"].items() if isinstance(v, str)}
+    assert all(prod[k].startswith(url) for k in ("tmdb_ids_file", "discogs_releases_dump", "discogs_masters_dump"))

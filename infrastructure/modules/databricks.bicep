@@ -1,4 +1,5 @@
-// Databricks workspace (premium: Unity Catalog, secret scope ACLs, diagnostic logs) and its access connector.
+// Databricks workspace (premium: Unity Catalog, secret scope ACLs, private link, diagnostic logs), injected into the
+// project's VNet, and its access connector.
 // The connector's managed identity gets Storage Blob Data Contributor on the lake account; the workspace's
 // clusters reach storage through it (a Unity Catalog storage credential), never with an account key.
 
@@ -20,6 +21,18 @@ param storageAccountName string
 @description('Log Analytics workspace that receives the workspace logs.')
 param logAnalyticsWorkspaceId string
 
+@description('VNet the clusters are injected into (network.bicep).')
+param vnetId string
+
+@description('Host subnet (Databricks: the public subnet; no node has a public IP).')
+param hostSubnetName string
+
+@description('Container subnet (Databricks: the private subnet).')
+param containerSubnetName string
+
+@description('Front end and control plane link through private endpoints only; false leaves the front end public, for a team without a VPN.')
+param privateNetworking bool
+
 var blobDataContributorRoleId = 'ba92f5b4-2d11-453d-a403-e96b0029c9fe' // Storage Blob Data Contributor
 var managedResourceGroupName = 'rg-${workspaceName}-managed'
 
@@ -35,7 +48,6 @@ resource connector 'Microsoft.Databricks/accessConnectors@2024-05-01' = {
 
 resource workspace 'Microsoft.Databricks/workspaces@2024-05-01' = {
   // checkov:skip=CKV2_AZURE_48: the pipeline keeps no data in the DBFS root; every table lives in the ADLS account, encrypted at rest with infrastructure encryption on top.
-  // checkov:skip=CKV_AZURE_158: private link between data plane and control plane needs a VNet-injected workspace; clusters already run without public IPs (secure cluster connectivity).
   name: workspaceName
   location: location
   tags: tags
@@ -44,10 +56,22 @@ resource workspace 'Microsoft.Databricks/workspaces@2024-05-01' = {
   }
   properties: {
     managedResourceGroupId: subscriptionResourceId('Microsoft.Resources/resourceGroups', managedResourceGroupName)
-    publicNetworkAccess: 'Enabled'
+    // with private networking: the front end (UI and REST API) and the clusters' link to the control plane go
+    // through private endpoints (main.bicep), and Databricks needs no NSG rules of its own
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
+    requiredNsgRules: privateNetworking ? 'NoAzureDatabricksRules' : 'AllRules'
     parameters: {
       enableNoPublicIp: {
         value: true
+      }
+      customVirtualNetworkId: {
+        value: vnetId
+      }
+      customPublicSubnetName: {
+        value: hostSubnetName
+      }
+      customPrivateSubnetName: {
+        value: containerSubnetName
       }
     }
   }

@@ -29,6 +29,9 @@ param allowedIpRanges array = []
 @description('Log Analytics workspace that receives the audit log.')
 param logAnalyticsWorkspaceId string
 
+@description('Disable the public endpoint: the vault is then reached only through its private endpoint (the secret scope reads it from the control plane as a trusted service).')
+param privateNetworking bool
+
 var secretsUserRoleId = '4633458b-17de-408a-b874-0445c86b69e6' // Key Vault Secrets User
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -45,7 +48,7 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableSoftDelete: true
     softDeleteRetentionInDays: 90
     enablePurgeProtection: true
-    publicNetworkAccess: 'Enabled'
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       defaultAction: 'Deny'
       bypass: 'AzureServices'

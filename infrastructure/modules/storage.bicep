@@ -34,8 +34,10 @@ param allowedIpRanges array = []
 @description('Log Analytics workspace that receives the diagnostic logs.')
 param logAnalyticsWorkspaceId string
 
+@description('Disable the public endpoint: the lake is then reached only through its private endpoints.')
+param privateNetworking bool
+
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
-  // checkov:skip=CKV_AZURE_59: the public endpoint is firewalled (defaultAction Deny): only the Databricks access connector (resource instance rule), trusted Azure services and the listed operator IPs get through. Disabling it needs private endpoints and a VNet-injected workspace, which this deployment does not have yet (infrastructure/README.md).
   name: name
   location: location
   tags: tags
@@ -52,7 +54,9 @@ resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     allowSharedKeyAccess: false
     defaultToOAuthAuthentication: true
     allowCrossTenantReplication: false
-    publicNetworkAccess: 'Enabled'
+    // the clusters reach the lake through its private endpoints (main.bicep); without private networking the
+    // firewalled public endpoint stays for operators, the access connector and trusted Azure services
+    publicNetworkAccess: privateNetworking ? 'Disabled' : 'Enabled'
     networkAcls: {
       defaultAction: 'Deny'
       bypass: 'AzureServices, Logging, Metrics'
