@@ -99,6 +99,7 @@ test-dbr: setup $(DBR)/.runtime-stamp
 	@$(DBR)/bin/python -c "import sys, importlib.metadata as m; print('parity venv: Python', sys.version.split()[0]); \
 	  print(*[f'  {d} {m.version(d)}' for d in ('pyspark', 'pandas', 'numpy', 'pyarrow', 'matplotlib', 'ipykernel', \
 	  'lxml', 'requests', 'urllib3', 'rapidfuzz', 'requests-ratelimiter', 'fastcore', 'tqdm')], sep='\n')"
+	$(DBR)/bin/python tests/spark_cds.py
 	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/run_suite.py \
 	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity -- --sample-run runner --sample-root $(abspath $(DBR_OUT))/parity
 	test -f $(SAMPLE_OUT)/gold/film_soundtrack_links/_SUCCESS || $(BIN)/capstone run \
@@ -109,13 +110,15 @@ test-dbr: setup $(DBR)/.runtime-stamp
 # Unit, pipeline and end-to-end tests, and the notebooks under nbval, with coverage of capstone/ (Spark workers and
 # notebook kernels included). The sample pipeline runs once, through the runner, in the background (tests/conftest.py):
 # it executes every cell and assert of the stage notebooks 01-06, so nbval takes the others (00_*, the linkage steps,
-# the benchmarks at toy sizes, the deck). It ends with the time per group, from the suite's own JUnit report.
+# the benchmarks at toy sizes, the deck). It ends with the time per group, from the suite's own JUnit report. Its Spark
+# JVMs map a class archive of Spark's jars (tests/spark_cds.py, built once per venv).
 STAGE_NBS := $(addprefix nbs/,01_extract_tmdb.ipynb 02_extract_discogs.ipynb 03_prepare.ipynb 04_validate.ipynb \
 	05_match.ipynb 06_report.ipynb)
 NBVAL_NBS := $(filter-out $(STAGE_NBS),$(wildcard nbs/*.ipynb))
 test: sync-check lint infra-check
 	mkdir -p metrics
 	rm -f .coverage .coverage.*
+	$(BIN)/python tests/spark_cds.py
 	$(BIN)/python -m pytest tests $(NBVAL_NBS) --nbval -p no:cacheprovider \
 	  --junitxml=metrics/junit.xml \
 	  --cov --cov-report=term --cov-report=json:metrics/coverage.json --cov-fail-under=80; \

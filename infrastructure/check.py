@@ -129,7 +129,9 @@ def rendered(main: Path, params: dict) -> list[dict]:
             if item.get("existing"):
                 continue  # a reference to a resource declared elsewhere
             if cond is None or evaluate(cond, module_scope) is True:
-                out.append({"module": module, "name": name, "type": item["type"], "config": evaluate(conf, module_scope)})
+                out.append(
+                    {"module": module, "name": name, "type": item["type"], "config": evaluate(conf, module_scope)}
+                )
 
     resources("main", tree, scope)
     for name, item, cond, conf in declared(tree, "modules"):
@@ -149,12 +151,18 @@ def network_problems(resources: list[dict], private: bool) -> list[str]:
     for r in resources:
         props = r["config"].get("properties", {})
         where = f"{r['module']}.{r['name']} ({r['type']})"
-        if r["type"] in ("Microsoft.Storage/storageAccounts", "Microsoft.KeyVault/vaults", "Microsoft.Databricks/workspaces"):
+        if r["type"] in (
+            "Microsoft.Storage/storageAccounts",
+            "Microsoft.KeyVault/vaults",
+            "Microsoft.Databricks/workspaces",
+        ):
             if props.get("publicNetworkAccess") != access:
                 problems.append(f"{where}: publicNetworkAccess is {props.get('publicNetworkAccess')!r}, not {access!r}")
         if r["type"] == "Microsoft.Databricks/workspaces":
             injected = props.get("parameters", {})
-            if not all(k in injected for k in ("customVirtualNetworkId", "customPublicSubnetName", "customPrivateSubnetName")):
+            if not all(
+                k in injected for k in ("customVirtualNetworkId", "customPublicSubnetName", "customPrivateSubnetName")
+            ):
                 problems.append(f"{where}: not injected into the VNet")
     endpoints = [r for r in resources if r["type"] == "Microsoft.Network/privateEndpoints"]
     for e in endpoints:

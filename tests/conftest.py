@@ -26,6 +26,7 @@ from typing import NamedTuple
 import pytest
 
 from capstone.config import PipelineConfig, local_spark_env
+from spark_cds import submit_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_RUN_ID = "test-sample"
@@ -34,7 +35,8 @@ local_spark_env()
 # the test daemon module (tests/coverage_daemon.py) is importable by the Python workers Spark starts, and every Spark
 # this suite starts, in its own process or in a notebook's kernel (nbval, the runner), forks its workers through it
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT / "tests"), os.environ.get("PYTHONPATH")) if p)
-os.environ.setdefault("PYSPARK_SUBMIT_ARGS", "--conf spark.python.daemon.module=coverage_daemon pyspark-shell")
+# ... and every Spark JVM it starts maps the class archive of tests/spark_cds.py when `make test` has built it
+os.environ.setdefault("PYSPARK_SUBMIT_ARGS", submit_args("spark.python.daemon.module=coverage_daemon"))
 
 
 def pytest_addoption(parser):
