@@ -52,6 +52,23 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "local_only: needs this repo's local tools; tests/run_suite.py leaves it out")
+    if config.pluginmanager.hasplugin("_cov"):
+        config.pluginmanager.register(NotebookKernelCoverage(), "capstone-kernel-coverage")
+
+
+class NotebookKernelCoverage:
+    """nbval stops a notebook's kernel with SIGKILL once its last cell is done, and the coverage the kernel measured
+    (coverage's `patch = subprocess` started it there, .coveragerc) would die with it: the kernel saves it first. A
+    plugin, not a hook of this file, so that it sees the items under nbs/ too."""
+
+    SAVE = "import coverage as _c\n_c.Coverage.current() and _c.Coverage.current().save()"
+
+    @pytest.hookimpl(tryfirst=True)  # before nbval's own teardown, which stops the kernel
+    def pytest_runtest_teardown(self, item, nextitem):
+        kernel = getattr(item.parent, "kernel", None)
+        if kernel is None or (nextitem is not None and nextitem.parent is item.parent) or not kernel.is_alive():
+            return
+        kernel.await_idle(kernel.kc.execute(self.SAVE, stop_on_error=False), 60)
 
 
 def reads_sample_run(item) -> bool:

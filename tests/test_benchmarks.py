@@ -16,6 +16,7 @@ from capstone.tools.bench_match import (
     main_title,
     prf,
     real_material,
+    tables,
     work_key,
 )
 
@@ -125,6 +126,9 @@ def test_match_bench_row_accounts_for_both_matchers(spark, material):
     assert sum(c["true_links"] for c in row["classes"].values()) == row["true_links"]
     assert row["pairs_joined_per_s"] > 0 and row["pairs_scored_per_s"] > 0
     assert row["baseline_wall_s"] is not None and row["baseline_precision"] < row["precision"]
+    sizes, classes = tables([row])  # as the notebook shows them (its run under nbval leaves the baseline out)
+    assert sizes.loc["baseline_precision", 0] == row["baseline_precision"] and sizes.loc["films", 0] == 400
+    assert classes.loc[400]["true_links"].sum() == row["true_links"]
 
 
 @pytest.mark.parametrize("fault", ["5xx_burst", "invalid_json_once", "invalid_json", "cut_mid_body"])

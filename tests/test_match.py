@@ -190,8 +190,8 @@ MASTERS = [
 @pytest.fixture(scope="module")
 def world(spark, tmp_path_factory):
     "The match stage itself (`match.run_step`), in process, on silver tables written from the literal world."
-    cfg = PipelineConfig.from_params(
-        project_root=str(ROOT), output_root=str(tmp_path_factory.mktemp("world")), run_id="world"
+    cfg = PipelineConfig.from_params(  # no labels: the dev labels judge the sample's films, not these
+        project_root=str(ROOT), output_root=str(tmp_path_factory.mktemp("world")), run_id="world", labels_path=""
     )
     for table, schema, rows in [
         ("films", FILMS_SCHEMA, FILMS),
@@ -393,8 +393,8 @@ def test_evaluate_links(spark):
     assert fn[0]["why"].startswith("not a candidate pair")
 
 
-# Cases of their own, apart from the world above (where Iron Man 2 has its film), matched together once: their titles
-# do not block against each other's.
+# Cases of their own, apart from the world above (where Iron Man 2 has its film), matched once together with the
+# variations further below (the `cases` fixture): no title of one case blocks against another case's.
 CASE_FILMS = [
     # numerals
     film(168259, "Furious 7", 2015),
@@ -404,8 +404,8 @@ CASE_FILMS = [
     film(163, "Ocean's Twelve", 2004),
     # recordings that are not films, constructed so that every other piece of evidence agrees: same title, same
     # year, the film's composer
-    film(1, "Dune", 2021, composers=["Hans Zimmer"]),
-    film(2, "Black Panther", 2018),
+    film(438631, "Dune", 2021, composers=["Hans Zimmer"]),
+    film(284054, "Black Panther", 2018),
     film(14652, "Dreamer: Inspired by a True Story", 2005),
 ]
 CASE_RESULTS = [
@@ -428,12 +428,6 @@ class Cases(NamedTuple):
     links: DataFrame  # the gold links frame, as planned
     linked: set  # its (film, master) pairs
     rows: dict  # every scored pair, by (film, candidate id)
-
-
-@pytest.fixture(scope="module")
-def cases(spark):
-    *_, selected, links = link(spark, CASE_FILMS, CASE_RESULTS)
-    return Cases(links, linked(links), {(r.tmdb_id, r.candidate_id): r for r in selected.collect()})
 
 
 def test_labels_that_do_not_fit_their_schema_stop_the_read_naming_the_columns(spark, tmp_path):
@@ -472,8 +466,8 @@ def test_a_recording_that_is_not_a_film_never_reaches_auto(cases):
 
 
 # The films below are real records of the bundled TMDB sample (ids, titles and years); the soundtrack search results
-# are constructed for each case, in the forms Discogs shows them. They live in one world, matched once, with the
-# threshold for descriptors lowered to two candidates (a catalogue this small has no more).
+# are constructed for each case, in the forms Discogs shows them. They are matched once, with the cases above, and
+# with the threshold for descriptors lowered to two candidates (a catalogue this small has no more).
 VARIATION_FILMS = [
     film(411, "The Chronicles of Narnia: The Lion, the Witch and the Wardrobe", 2005),
     film(2454, "The Chronicles of Narnia: Prince Caspian", 2008),
@@ -517,9 +511,16 @@ VARIATION_RESULTS = [
 
 
 @pytest.fixture(scope="module")
-def variations(spark):
-    *_, selected, links = link(spark, VARIATION_FILMS, VARIATION_RESULTS, mcfg=MatchConfig(descriptor_min_titles=2))
-    return linked(links), {(r.tmdb_id, r.candidate_id): r for r in selected.collect()}
+def cases(spark):
+    "The cases and the variations above, matched together once (each a few titles of its own)."
+    films, results = CASE_FILMS + VARIATION_FILMS, CASE_RESULTS + VARIATION_RESULTS
+    *_, selected, links = link(spark, films, results, mcfg=MatchConfig(descriptor_min_titles=2))
+    return Cases(links, linked(links), {(r.tmdb_id, r.candidate_id): r for r in selected.collect()})
+
+
+@pytest.fixture(scope="module")
+def variations(cases):
+    return cases.linked, cases.rows
 
 
 def test_a_franchise_instalment_links_to_its_own_film_only(variations):
