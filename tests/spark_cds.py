@@ -72,7 +72,7 @@ def submit_args(*conf: str) -> str:
 
 def run_workload(java_opts: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYSPARK_SUBMIT_ARGS=shlex.join(["--driver-java-options", java_opts, "pyspark-shell"]))
-    env.setdefault("PYSPARK_PYTHON", sys.executable)
+    env["PYSPARK_PYTHON"] = sys.executable  # this venv's workers: the Makefile's may name another venv's Python
     env.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     return subprocess.run([sys.executable, "-c", WORKLOAD], env=env, capture_output=True, text=True)
 
