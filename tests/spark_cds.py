@@ -3,7 +3,7 @@
 Every notebook the suite executes (the sample run's kernels, nbval's) and every CLI it runs starts a Spark JVM of its
 own, and each loads and verifies the same ten thousand classes from Spark's jars. A JDK dynamic CDS archive
 (`-XX:ArchiveClassesAtExit`, then `-XX:SharedArchiveFile`) holds them ready to map: a cold session with its first
-queries takes about a third less wall time (measured with farm-bench: A/B wall 0.67, median of 5 pairs).
+queries takes 5.4 s instead of 7.6 s on a quiet machine (farm-bench, wall A/B 0.71, median of 5 pairs; 0.55 busy).
 
 The archive is keyed by the jars it was built from (names, sizes, times), in this environment's prefix, so a venv gets
 its own and a changed Spark gets a new one. The JVM checks the class path itself and, if anything differs, runs
