@@ -9,8 +9,6 @@ import sys
 import pytest
 
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
-from capstone.config import PipelineConfig
-from capstone.prepare import run_step as prepare
 from capstone.tools import bench_pipeline
 from capstone.tools.bench_match import generate, real_material
 from capstone.tools.bench_pipeline import TreeRSS, growth, run_stage, sample_movies, tables, write_raw_zone
@@ -28,25 +26,14 @@ def world():
     return generate(400, material, seed=5)
 
 
-def test_generated_raw_zone_is_prepared_and_validated_without_a_loss(spark, tmp_path, world):
+def test_generated_raw_zone_says_it_is_generated(tmp_path, world):
+    # that prepare and validate take this raw zone whole (every film and master in, none set aside) is asserted by
+    # nbs/06b_bench_pipeline.ipynb under nbval, on the run it benches
     films, masters, _ = world
     desc = write_raw_zone(str(tmp_path / "raw"), films, masters, sample_movies(SNAPSHOTS), parts=3)
     assert desc["generated"] and desc["films"] == 400 and desc["masters"] == len(masters)
     assert json.loads((tmp_path / "raw" / "GENERATED.json").read_text()) == desc
-    cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path / "out"), run_id="gen")
-    p = prepare(spark, cfg)
-    assert p["rows_in"] == {"films": 400, "releases": 0, "masters": len(masters), "search_results": 0}
-    assert p["rows_out"] == p["rows_in"] and not p["figures"]["quarantined_files"]
-    # validate alone through the runner (`--steps`) on this raw zone, which is not the sample: what the benchmark runs
-    params = {"raw_root": cfg.raw_root, "output_root": cfg.output_root, "run_id": "gen"}
-    measured = run_stage("validate", params, str(ROOT), str(tmp_path / "validate.log"))
-    assert measured["wall_s"] > 0 and measured["peak_mb"] > 100  # the runner, its kernel and a Spark JVM
-    v = bench_pipeline.stage_metrics(cfg.metrics_root, "gen", "validate")
-    assert v["rows_out"] == v["rows_in"] and set(v["rows_quarantined"].values()) == {0}
-    assert sorted(os.listdir(cfg.output_root)) == ["metrics", "quarantine", "runs", "silver", "staging"]
-    staged = {r.title for r in spark.read.parquet(cfg.staging("masters")).select("title").collect()}
-    search_form = [m for m in masters if m["form"] == "search"]
-    assert search_form and all(m["title"].split(" - ", 1)[1] in staged for m in search_form)
+    assert len(list((tmp_path / "raw" / "tmdb").rglob("part-*.jsonl.gz"))) == 3
 
 
 def test_films_borrow_real_fields_but_keep_their_own_title_year_and_composer(world):

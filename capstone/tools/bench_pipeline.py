@@ -203,6 +203,7 @@ def pipeline_case(
             "stage_s": m["duration_s"],
             "rows_in": rows_in,
             "rows_out": sum(m["rows_out"].values()),
+            "rows_quarantined": sum(m["rows_quarantined"].values()) + len(m["figures"].get("quarantined_files", [])),
             "rows_per_s": rows_in / measured["wall_s"],
         }
     match = metrics["match"]["figures"]
@@ -214,6 +215,7 @@ def pipeline_case(
         "raw_mb": desc["bytes"] / 1e6,
         "generate_s": gen_s,
         "stages": stages,
+        "prepared": metrics["prepare"]["rows_in"],  # rows in per source: films, releases, masters, search results
         "candidate_pairs": match["candidate_pairs"],
         "pairs_by_pass": match["pairs_by_pass"],
         "auto_links": len(links),
