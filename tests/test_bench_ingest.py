@@ -1,6 +1,7 @@
 "The ingestion benchmark's parts, on a small generated dump (generated data, labelled as such in its JSON)."
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a clus
 from capstone.tools.bench_ingest import (
     FAULTS,
     baseline_iterparse,
+    bench,
     broken,
     generate_dump,
     sample_records,
@@ -40,6 +42,15 @@ def test_generated_dump_is_labelled_and_has_known_faults(tmp_path):
 def test_each_fault_breaks_the_record():
     rec = '<release id="5" status="Accepted"><title>Heat</title></release>'
     assert {f: broken(rec, f) != rec for f in FAULTS} == dict.fromkeys(FAULTS, True)
+
+
+def test_bench_reconciles(spark, tmp_path):
+    rows = bench(spark, [1500], SOURCE, bad_every=500, work_dir=str(tmp_path))
+    # 3 faults generated: the control character is repaired and loaded, the other two are quarantined
+    assert rows[0]["reconciles"] and (rows[0]["parsed"], rows[0]["quarantined"], rows[0]["repaired"]) == (1498, 2, 1)
+    assert rows[0]["jvm_peak_rss_mb"] > 0 and rows[0]["python_driver_peak_rss_mb"] > 0
+    assert rows[0]["project_cpu_s"] > 0 and rows[0]["baseline_cpu_s"] > 0
+    assert not os.path.exists(tmp_path), "the generated files are removed after the run"
 
 
 def test_process_tree_cpu_counts_a_finished_child():

@@ -8,6 +8,7 @@ pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a clus
 from capstone.tools.bench_extract import PERMANENT, resume_case, run_case, sample_bodies
 from capstone.tools.bench_match import (
     SUFFIXES,
+    bench,
     by_class,
     composer_pool,
     film_title,
@@ -15,6 +16,7 @@ from capstone.tools.bench_match import (
     main_title,
     prf,
     real_material,
+    tables,
     work_key,
 )
 
@@ -112,6 +114,21 @@ def test_composers_and_titles_stay_varied_as_the_world_grows(material):
 def test_prf():
     assert prf({(1, 1), (2, 2)}, {(1, 1), (3, 3)}) == (0.5, 0.5)
     assert prf(set(), {(1, 1)}) == (1.0, 0.0)
+
+
+def test_match_bench_row_accounts_for_both_matchers(spark, material):
+    (row,) = bench(spark, [400], material, baseline_max=400, timeout_s=300)
+    assert row["films"] == 400 and row["masters"] == len(generate(400, material)[1])
+    # 400 films are too few to learn descriptor tails (`descriptor_min_titles` candidates carry each): recall is lower
+    assert row["blocking_recall"] >= 0.98 and row["precision"] >= 0.95 and row["recall"] >= 0.85
+    assert row["candidate_pairs"] > 0
+    assert row["pairs_per_input_row"] == round(row["candidate_pairs"] / (400 + row["masters"]), 2)
+    assert sum(c["true_links"] for c in row["classes"].values()) == row["true_links"]
+    assert row["pairs_joined_per_s"] > 0 and row["pairs_scored_per_s"] > 0
+    assert row["baseline_wall_s"] is not None and row["baseline_precision"] < row["precision"]
+    sizes, classes = tables([row])  # as the notebook shows them (its run under nbval leaves the baseline out)
+    assert sizes.loc["baseline_precision", 0] == row["baseline_precision"] and sizes.loc["films", 0] == 400
+    assert classes.loc[400]["true_links"].sum() == row["true_links"]
 
 
 @pytest.mark.parametrize("fault", ["5xx_burst", "invalid_json_once", "invalid_json", "cut_mid_body"])
