@@ -26,9 +26,9 @@ run: setup
 
 # Notebooks are the source: exporting and cleaning them must not change anything that is committed.
 sync-check: setup
-	@before=$$(cat nbs/*.ipynb capstone/*.py capstone/linkage/*.py capstone/tools/*.py | md5sum); \
+	@before=$$(cat nbs/*.ipynb nbs/tools/*.ipynb capstone/*.py capstone/linkage/*.py capstone/tools/*.py | md5sum); \
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean; \
-	after=$$(cat nbs/*.ipynb capstone/*.py capstone/linkage/*.py capstone/tools/*.py | md5sum); \
+	after=$$(cat nbs/*.ipynb nbs/tools/*.ipynb capstone/*.py capstone/linkage/*.py capstone/tools/*.py | md5sum); \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "FAIL: notebooks and package were out of sync (nbdev_export/nbdev_clean changed files):"; \
 	  git status --short -- nbs capstone; exit 1; \
@@ -114,7 +114,7 @@ test-dbr: setup $(DBR)/.runtime-stamp
 # JVMs map a class archive of Spark's jars (tests/spark_cds.py, built once per venv).
 STAGE_NBS := $(addprefix nbs/,01_extract_tmdb.ipynb 02_extract_discogs.ipynb 03_prepare.ipynb 04_validate.ipynb \
 	05_match.ipynb 06_report.ipynb)
-NBVAL_NBS := $(filter-out $(STAGE_NBS),$(wildcard nbs/*.ipynb))
+NBVAL_NBS := $(filter-out $(STAGE_NBS),$(wildcard nbs/*.ipynb nbs/tools/*.ipynb))
 test: sync-check lint infra-check
 	mkdir -p metrics
 	rm -f .coverage .coverage.*

@@ -28,7 +28,7 @@ def world():
 
 def test_generated_raw_zone_says_it_is_generated(tmp_path, world):
     # that prepare and validate take this raw zone whole (every film and master in, none set aside) is asserted by
-    # nbs/06b_bench_pipeline.ipynb under nbval, on the run it benches
+    # nbs/tools/bench_pipeline.ipynb under nbval, on the run it benches
     films, masters, _ = world
     desc = write_raw_zone(str(tmp_path / "raw"), films, masters, sample_movies(SNAPSHOTS), parts=3)
     assert desc["generated"] and desc["films"] == 400 and desc["masters"] == len(masters)

@@ -117,7 +117,7 @@ def _path_oracle(el, path, fields):
 @pytest.mark.parametrize("kind", ["release", "master"])
 def test_one_pass_extractor_agrees_with_path_lookups_on_every_real_record(kind):
     from lxml import etree
-    from capstone.prepare import RECORDS
+    from capstone.dump import RECORDS
 
     root = etree.fromstring(gzip.decompress((DUMP / f"discogs_20200806_{kind}s.xml.gz").read_bytes()))
     records = root.findall(kind)

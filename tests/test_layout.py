@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from capstone.config import STAGES
+
 from conftest import ROOT
 
 PACKAGE = ROOT / "capstone"
@@ -59,6 +61,9 @@ def test_the_product_is_found():
         "validate",
         "match",
         "report",
+        "keys",
+        "raw",
+        "dump",
     }
     assert {p.stem for p in (PACKAGE / "tools").glob("*.py")} >= {
         "runner",
@@ -77,7 +82,21 @@ def test_the_product_imports_no_tool(path):
     assert not {m.split(".")[0] for m in modules} & TOOL_LIBRARIES, f"{path.name} imports a tool's library"
 
 
+LINKAGE = sorted((PACKAGE / "linkage").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", LINKAGE, ids=lambda p: p.name)
+def test_the_match_steps_import_no_stage(path):
+    "The steps of matching share what the stages share (keys, schemas, storage), never a stage itself."
+    stages = {f"capstone.{s}" for s in STAGES}
+    assert not {m for m in imported_modules(path) for s in stages if m == s or m.startswith(s + ".")}, (
+        f"linkage/{path.name} imports a stage"
+    )
+
+
 def test_the_check_sees_relative_and_nested_imports(tmp_path):
     f = tmp_path / "m.py"
-    f.write_text("from .tools.runner import main\ndef g():\n    import papermill\n    from . import tools\n")
-    assert {"capstone.tools.runner", "papermill", "capstone.tools"} <= imported_modules(f)
+    f.write_text(
+        "from .tools.runner import main\ndef g():\n    import papermill\n    from . import tools\nfrom ..prepare import x\n"
+    )
+    assert {"capstone.tools.runner", "papermill", "capstone.tools", "capstone.prepare"} <= imported_modules(f)

@@ -17,7 +17,7 @@ from capstone.linkage.evaluate import evaluate_links
 from capstone.config import ConfigError, PipelineConfig
 from capstone import match, report
 from capstone.storage import ContractError, write_table
-from capstone.prepare import normalize_artist, normalize_title, split_artist_title
+from capstone.keys import normalize_artist, normalize_title, split_artist_title
 from capstone import schemas
 from capstone.schemas import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
 

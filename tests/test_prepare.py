@@ -8,18 +8,10 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
 from capstone.config import PipelineConfig
-from capstone.prepare import (
-    keep_latest,
-    normalize_artist,
-    normalize_title,
-    parse_dump_chunk,
-    parse_tmdb_movies,
-    partial_date_error,
-    partial_date_year,
-    prepare_search_results,
-    read_raw_text,
-    split_artist_title,
-)
+from capstone.dump import parse_dump_chunk
+from capstone.keys import normalize_artist, normalize_title, split_artist_title
+from capstone.prepare import parse_tmdb_movies, prepare_search_results
+from capstone.raw import keep_latest, partial_date_error, partial_date_year, read_raw_text
 from capstone.prepare import run_step as prepare
 from capstone.validate import run_step as validate
 from capstone.schemas import frame

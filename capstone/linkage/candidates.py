@@ -12,7 +12,7 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ..prepare import artist_keys, normalize_artist
+from ..keys import artist_keys, normalize_artist
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_STYLES', 'SOUNDTRACK_TITLE_RE', 'NOT_FILM_TITLE_RE', 'NOT_FILM_STYLES', 'COMPOSER_ROLE_RE', 'credit_names',
