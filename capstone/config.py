@@ -6,24 +6,17 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.metadata
 import json
 import os
 import posixpath
-import shlex
-import sys
 import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pyspark.sql import SparkSession
-
 # %% auto #0
-__all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'SECRET_KEYS', 'RUNTIME_CONSTRAINTS',
-           'has_scheme', 'join_uri', 'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root',
-           'lake_path', 'PipelineConfig', 'MatchConfig', 'widget_params', 'notebook_config', 'get_secret',
-           'install_on_databricks', 'local_spark_env', 'get_spark', 'check_storage']
+__all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'has_scheme', 'join_uri',
+           'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root', 'lake_path', 'PipelineConfig']
 
 # %% ../nbs/00_config.ipynb #51196b17
 STAGES = ("extract_tmdb", "extract_discogs", "prepare", "validate", "match", "report")
@@ -252,177 +245,3 @@ def _coerce(name: str, value, kind: type):
         return kind(text) if kind in (int, float) else text
     except ValueError:
         raise ConfigError(f"{name}={value!r}: expected {kind.__name__}") from None
-
-# %% ../nbs/00_config.ipynb #b9951f67
-@dataclass(frozen=True)
-class MatchConfig:
-    "Weights (log-odds) and thresholds of the matcher."
-
-    auto_threshold: float = 0.9
-    review_threshold: float = 0.5
-    bias: float = -0.5
-    title_weight: float = 14.0  # per unit of similarity above `title_pivot`
-    title_pivot: float = 0.85
-    suffix_similarity: float = 0.9  # "Indiana Jones and the Raiders of the Lost Ark" ends with the film's title
-    subtitle_similarity: float = 0.9  # a subtitle dropped: "G.I. Joe" for "G.I. Joe: The Rise of Cobra"
-    descriptor_similarity: float = 0.97  # a tail many candidates add to a film's title: "Cars 2: The Motion Picture"
-    descriptor_min_titles: int = 10  # an added tail is a descriptor when at least this many candidates carry it
-    typo_similarity: float = 0.95  # one or two edits in a long title, when the year and soundtrack evidence agree
-    typo_chars_per_edit: int = 8  # one edit allowed from 8 characters, two from 16; none below
-    typo_max_word_df: int = 2  # a typo's changed word is carried by at most this many films and candidates
-    word_change_penalty: float = 3.0  # a near match whose words differ: "My Life Without Me" vs "The Life Without Me"
-    word_swap_penalty: float = 1.0  # one word for another in a long title: "Philosopher's Stone" vs "Sorcerer's Stone"
-    sequel_penalty: float = 4.0  # numbers or sequel words differ: Iron Man vs Iron Man 2
-    year_match_bonus: float = 2.0  # soundtrack within a year of the film
-    year_late_penalty: float = 2.0  # the master's first release 4-10 years after the film
-    year_very_late_penalty: float = 3.0
-    year_early_penalty: float = 6.0  # released more than a year before the film: cannot be its soundtrack
-    style_bonus: float = 1.0  # Soundtrack / Score style
-    genre_bonus: float = 0.5  # Stage & Screen genre
-    phrase_bonus: float = 0.5  # "Original Motion Picture Soundtrack" and the like in a title
-    not_film_penalty: float = 6.0  # video game, TV series, stage cast recording: never the film's soundtrack
-    composer_bonus: float = 3.0
-    composer_conflict_penalty: float = 0.5  # weak: songs albums and performer-credited scores name no composer
-    generic_title_penalty: float = 1.5  # one short word: "Joe", "Love"
-    short_partial_penalty: float = 2.5  # a near (not exact) match of a title of one or two words: "GCW Fight Club"
-    title_freq_penalty: float = 0.7  # per doubling of the number of films sharing the title
-    token_block_max_year_gap: int = 2  # token blocking passes skip items released this long before the film
-    rare_token_max_df: int = 20  # a word is rare enough to block on alone when it occurs at most this often
-    word_pair_max_df: int = 50  # a word pair names too large a block when more titles than this carry it
-
-    @classmethod
-    def from_pipeline(cls, cfg: PipelineConfig, **overrides) -> "MatchConfig":
-        "The matcher's config: the pipeline's thresholds, the fields named in `cfg.match_knobs`, then `overrides`."
-        knobs = json.loads(cfg.match_knobs) if cfg.match_knobs.strip() else {}
-        kinds = {f.name: type(f.default) for f in fields(cls) if f.name not in ("auto_threshold", "review_threshold")}
-        for name, value in knobs.items():
-            if name not in kinds:
-                raise ConfigError(
-                    f"match_knobs: unknown field {name!r}; the thresholds are match_threshold and "
-                    f"review_threshold; the other fields are {sorted(kinds)}"
-                )
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, (int, float))
-                or kinds[name] is int
-                and not isinstance(value, int)
-            ):
-                raise ConfigError(f"match_knobs: {name}={value!r}: expected {kinds[name].__name__}")
-        return cls(auto_threshold=cfg.match_threshold, review_threshold=cfg.review_threshold, **{**knobs, **overrides})
-
-# %% ../nbs/00_config.ipynb #7ce5c698
-def widget_params(defaults: dict, dbutils=None) -> dict:
-    "The notebook's parameter values: its widgets on Databricks (declared with `defaults`), else `defaults` as given."
-    if dbutils is None:
-        return dict(defaults)
-    values = {}
-    for name, default in defaults.items():
-        dbutils.widgets.text(name, "" if default is None else str(default))
-        values[name] = dbutils.widgets.get(name)
-    return values
-
-
-def notebook_config(defaults: dict, dbutils=None, project_root: str | None = None, environ=None) -> PipelineConfig:
-    "The one config of a notebook run, from its `parameters` cell or, on Databricks, its widgets and the lake root."
-    # on Databricks (dbutils given) repo-relative output roots move under the cluster's CAPSTONE_LAKE_ROOT
-    lake_root = None if dbutils is None else (os.environ if environ is None else environ).get("CAPSTONE_LAKE_ROOT", "")
-    return PipelineConfig.from_params(
-        project_root=project_root, lake_root=lake_root, **widget_params(defaults, dbutils)
-    )
-
-
-SECRET_KEYS = {"TMDB_READ_TOKEN": "tmdb-read-token", "TMDB_API_KEY": "tmdb-api-key", "DISCOGS_TOKEN": "discogs-token"}
-
-
-def get_secret(name: str, cfg: PipelineConfig, dbutils=None) -> str | None:
-    "Credential `name` from the secret scope `cfg.secret_scope` when set, else from the environment; None if absent."
-    if name not in SECRET_KEYS:
-        raise KeyError(f"{name}: not a credential of this pipeline ({sorted(SECRET_KEYS)})")
-    if not cfg.secret_scope:
-        return os.environ.get(name) or None
-    if dbutils is None:
-        raise ConfigError(
-            f"secret_scope={cfg.secret_scope!r} needs Databricks (dbutils); "
-            f"outside Databricks leave secret_scope empty and set {name} in the environment"
-        )
-    key = SECRET_KEYS[name]
-    if key not in {s.key for s in dbutils.secrets.list(cfg.secret_scope)}:
-        return None
-    return dbutils.secrets.get(scope=cfg.secret_scope, key=key) or None
-
-# %% ../nbs/00_config.ipynb #5593a868
-RUNTIME_CONSTRAINTS = "infrastructure/databricks/runtime-14.3-lts.txt"
-
-
-def _installed(dist: str) -> bool:
-    try:
-        return bool(importlib.metadata.version(dist))
-    except importlib.metadata.PackageNotFoundError:
-        return False
-
-
-def install_on_databricks(
-    ipython, environ=None, project_root: str | None = None, installed: bool | None = None
-) -> str | None:
-    "On Databricks, `%pip install` the repo's package for this notebook, upgrading nothing; returns pip's arguments."
-    if "DATABRICKS_RUNTIME_VERSION" not in (os.environ if environ is None else environ):
-        return None  # papermill, nbval, Jupyter: the venv has everything
-    if _installed("capstone") if installed is None else installed:
-        return None  # a job task: the bundle installed the wheel
-    root = project_root or find_project_root()
-    args = f"install --quiet --constraint {shlex.quote(posixpath.join(root, RUNTIME_CONSTRAINTS))} {shlex.quote(root)}"
-    ipython.run_line_magic("pip", args)
-    return args
-
-# %% ../nbs/00_config.ipynb #da18fbd6
-def local_spark_env() -> None:
-    "Spark's Python workers run this interpreter, and a local driver binds to loopback (unless already set)."
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-
-
-def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
-    "The active Spark session, or a local one configured for this pipeline."
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return check_storage(active, cfg) if cfg else active
-    local_spark_env()
-    partitions = cfg.shuffle_partitions if cfg else PipelineConfig.shuffle_partitions
-    spark = (
-        SparkSession.builder.master("local[*]")
-        .appName(app_name)
-        .config("spark.sql.shuffle.partitions", str(partitions))
-        .config("spark.default.parallelism", str(partitions))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "4g")
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
-    return check_storage(spark, cfg) if cfg else spark
-
-
-def check_storage(spark: SparkSession, cfg: PipelineConfig) -> SparkSession:
-    "Fail at once, naming the parameter, when a path's scheme (e.g. `abfss://`) has no Hadoop FileSystem in this Spark."
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
-    for name in PATH_FIELDS:
-        uri = getattr(cfg, name)
-        if not has_scheme(uri):
-            continue
-        scheme = uri.partition(":")[0].lower()
-        try:
-            jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, conf)
-        except Exception:
-            hint = (
-                (
-                    " abfss:// needs the hadoop-azure connector and storage credentials, which a Databricks cluster has;"
-                    " run this on Databricks or give a local path"
-                )
-                if scheme.startswith(("abfs", "wasb"))
-                else ""
-            )
-            raise ConfigError(f"{name}={uri!r}: this Spark has no FileSystem for '{scheme}://'.{hint}") from None
-    return spark

@@ -14,7 +14,8 @@ import requests
 from pyspark.sql import SparkSession
 from tqdm.auto import tqdm
 
-from .config import ConfigError, PipelineConfig, get_secret, join_uri
+from .config import ConfigError, PipelineConfig, join_uri
+from .runtime import get_secret
 from .storage import fs_copy, fs_delete, fs_exists, fs_list, fs_read_bytes, fs_write_bytes
 from .metrics import stage_metrics
 from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, get

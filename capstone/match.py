@@ -11,7 +11,8 @@ from dataclasses import asdict
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from .config import MatchConfig, PipelineConfig
+from .config import PipelineConfig
+from .linkage.settings import MatchConfig
 from .storage import ContractError, fs_exists, read_table, write_table
 from .metrics import stage_metrics
 from .schemas import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from .config import STAGES, PipelineConfig, join_uri
+from .config import PipelineConfig, STAGES, join_uri
 from .storage import fs_exists, fs_list, fs_read_bytes, fs_sizes, fs_write_bytes, read_table, table_exists
 from .schemas import SCHEMAS
 from .metrics import stage_metrics

@@ -25,7 +25,8 @@ from typing import NamedTuple
 
 import pytest
 
-from capstone.config import PipelineConfig, local_spark_env
+from capstone.config import PipelineConfig
+from capstone.runtime import local_spark_env
 from spark_cds import submit_args
 
 ROOT = Path(__file__).resolve().parents[1]

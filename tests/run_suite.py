@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT / "tests"))
-    from capstone.config import local_spark_env
+    from capstone.runtime import local_spark_env
 
     local_spark_env()
     if "DATABRICKS_RUNTIME_VERSION" in os.environ:
@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
             ]
         )
         from capstone.storage import fs_write_bytes
-        from capstone.config import get_spark, join_uri
+        from capstone.config import join_uri
+        from capstone.runtime import get_spark
 
         spark, dest = get_spark(), join_uri(args.metrics_root, "tests", args.run_id)
         for name in ("junit.xml", "coverage.json"):

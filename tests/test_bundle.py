@@ -22,7 +22,8 @@ yaml = pytest.importorskip("yaml")
 Cluster = pytest.importorskip("databricks.bundles.clusters").Cluster
 Job = pytest.importorskip("databricks.bundles.jobs").Job
 
-from capstone.config import NOTEBOOKS, PATH_FIELDS, STAGES, notebook_config
+from capstone.config import NOTEBOOKS, PATH_FIELDS, STAGES
+from capstone.runtime import notebook_config
 
 pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py): the bundle's CLI models and a wheel build are deployment tools, not cluster code
 

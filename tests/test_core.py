@@ -9,7 +9,8 @@ import time
 import pytest
 from chispa import assert_df_equality
 
-from capstone.config import ConfigError, PipelineConfig, get_secret, get_spark, has_scheme, join_uri, resolve_uri
+from capstone.config import ConfigError, PipelineConfig, has_scheme, join_uri, resolve_uri
+from capstone.runtime import get_secret, get_spark
 from capstone.storage import (
     ContractError,
     fs_copy,
@@ -128,7 +129,7 @@ def test_stage_metrics_marks_failures(spark, tmp_path):
 
 WRITER = """
 import sys
-from capstone.config import get_spark
+from capstone.runtime import get_spark
 from capstone.storage import write_table
 spark = get_spark()
 version = 0

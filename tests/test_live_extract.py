@@ -333,7 +333,8 @@ def test_running_the_same_extraction_twice_lands_every_record_once(spark, tmp_pa
 
 KILLED_RUN = """
 import json, sys
-from capstone.config import PipelineConfig, get_spark
+from capstone.config import PipelineConfig
+from capstone.runtime import get_spark
 from capstone.extract_tmdb import extract_movies
 from capstone.fetch import api_session
 cfg = PipelineConfig.from_params(**json.loads(sys.argv[1]))

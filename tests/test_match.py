@@ -8,7 +8,7 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from capstone.config import MatchConfig
+from capstone.linkage.settings import MatchConfig
 from capstone.linkage.candidates import build_candidates, candidate_id_of, credit_names, release_observations
 from capstone.linkage.blocking import block_pairs
 from capstone.linkage.scoring import compare_pairs, score_pairs

@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from ..config import MatchConfig
+from .settings import MatchConfig
 from .blocking import key_variants, numerals_as_digits, significant_words
 from .candidates import NOT_FILM_STYLES, NOT_FILM_TITLE_RE
 

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from .bench_ingest import PeakRSS, jvm_pid
-from ..config import MatchConfig
+from ..linkage.settings import MatchConfig
 from ..linkage.candidates import with_soundtrack_evidence
 from ..linkage.blocking import block_pairs
 from ..linkage.scoring import compare_pairs, score_pairs

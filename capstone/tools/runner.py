@@ -13,16 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from capstone.config import (
-    NOTEBOOKS,
-    STAGES,
-    ConfigError,
-    PipelineConfig,
-    find_project_root,
-    has_scheme,
-    join_uri,
-    local_spark_env,
-)
+from ..config import ConfigError, NOTEBOOKS, PipelineConfig, STAGES, find_project_root, has_scheme, join_uri
+from ..runtime import local_spark_env
 from ..storage import LockedError, acquire_lock, local_path, release_lock
 
 # %% auto #0
@@ -167,7 +159,7 @@ def run_pipeline(
     root = project_root or find_project_root()
     cfg = PipelineConfig.from_params(project_root=root, **params)  # validates every value before anything runs
     if "match" in steps:
-        from capstone.config import MatchConfig
+        from capstone.linkage.settings import MatchConfig
 
         MatchConfig.from_pipeline(cfg)  # match_knobs too, before any earlier stage replaces a table
     params = dict(params, run_id=cfg.run_id)
@@ -206,7 +198,7 @@ def run_pipeline(
 # %% ../../nbs/tools/runner.ipynb #4e666c7c
 def evaluate_cli(labels: str, params: dict) -> dict:
     "Evaluate the gold links under `output_root` against a labels CSV."
-    from capstone.config import get_spark
+    from capstone.runtime import get_spark
     from capstone.storage import read_table, table_exists
     from capstone.linkage.evaluate import evaluate_links, read_labels
 
@@ -269,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "bench-match":
             from capstone.tools.bench_match import bench, real_material, tables
-            from capstone.config import get_spark, resolve_uri
+            from capstone.config import resolve_uri
+            from capstone.runtime import get_spark
 
             root = find_project_root()
             material = real_material(
@@ -286,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench-extract":
             import pandas as pd
             from capstone.tools.bench_extract import bench
-            from capstone.config import get_spark, resolve_uri
+            from capstone.config import resolve_uri
+            from capstone.runtime import get_spark
 
             rows, resumed = bench(
                 get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root())
@@ -297,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "bench-ingest":
             import pandas as pd
             from capstone.tools.bench_ingest import bench
-            from capstone.config import get_spark, resolve_uri
+            from capstone.config import resolve_uri
+            from capstone.runtime import get_spark
 
             rows = bench(
                 get_spark(),

@@ -339,7 +339,8 @@ def make_slides(
     run_id: str = "",
 ) -> dict:
     "Build the deck from the latest (or given) run and the latest test reports; returns what the slides show."
-    from capstone.config import PipelineConfig, get_spark
+    from capstone.config import PipelineConfig
+    from capstone.runtime import get_spark
     from capstone.report import latest_run_id, load_metrics
 
     cfg0 = PipelineConfig.from_params(output_root=output_root)
