@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 from .keys import artist_keys, title_key
 from .raw import escape_invalid_utf8, partial_date_error, partial_date_year, read_raw_text
 from .schemas import RAW_TEXT_LIMIT
-from .storage import arrow_schema
+from .schemas import arrow_schema
 
 # %% auto #0
 __all__ = ['RECORDS', 'xml_parser', 'release_record', 'master_record', 'parse_dump_chunk', 'parsed_schema', 'parse_dump_bytes',

@@ -15,7 +15,8 @@ from typing import Iterator
 from pyspark.sql import SparkSession
 
 from .config import PipelineConfig
-from .storage import fs_read_bytes, fs_write_bytes, output_lock
+from .lock import output_lock
+from .storage import fs_read_bytes, fs_write_bytes
 
 # %% auto #0
 __all__ = ['StageMetrics', 'stage_metrics', 'read_metrics']

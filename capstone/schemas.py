@@ -5,6 +5,8 @@
 # %% ../nbs/00e_schemas.ipynb #80d863e2
 from __future__ import annotations
 
+import inspect
+
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -13,7 +15,7 @@ from pyspark.sql import types as T
 __all__ = ['RAW_TEXT_LIMIT', 'RAW_TEXT_SCHEMA', 'TMDB_MOVIE_SCHEMA', 'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA',
            'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT', 'SEARCH_RESULT_SCHEMA', 'SEARCH_RESPONSE_SCHEMA',
            'PROVENANCE_FIELDS', 'FILMS_SCHEMA', 'RELEASES_SCHEMA', 'MASTERS_SCHEMA', 'SEARCH_RESULTS_SCHEMA',
-           'QUARANTINE_SCHEMA', 'SCHEMAS', 'LINKS_SCHEMA', 'ENRICHED_SCHEMA', 'LABELS_SCHEMA', 'frame']
+           'QUARANTINE_SCHEMA', 'SCHEMAS', 'LINKS_SCHEMA', 'ENRICHED_SCHEMA', 'LABELS_SCHEMA', 'frame', 'arrow_schema']
 
 # %% ../nbs/00e_schemas.ipynb #7963cf4e
 RAW_TEXT_LIMIT = 4000  # characters of a bad record's text kept in quarantine as evidence
@@ -392,3 +394,12 @@ def frame(spark: SparkSession, schema: T.StructType | str, rows: list[dict | tup
         # object columns keep ints and None as they are; measured 6x faster than Python rows on the blocking demo
         return spark.createDataFrame(pd.DataFrame(data, columns=names, dtype=object), schema)
     return spark.createDataFrame(data, schema)
+
+# %% ../nbs/00e_schemas.ipynb #c764f252
+def arrow_schema(schema: T.StructType):
+    "The Arrow schema of a Spark schema, timestamps in UTC, on PySpark 3.5 and 4 alike."
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    if "timezone" in inspect.signature(to_arrow_schema).parameters:  # PySpark 4
+        return to_arrow_schema(schema, timezone="UTC")
+    return to_arrow_schema(schema)

@@ -6,19 +6,12 @@
 from __future__ import annotations
 
 import ctypes
-import datetime as dt
 import errno
-import getpass
 import gzip
-import inspect
-import json
 import os
 import shutil
-import socket
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -26,23 +19,12 @@ from pyspark.sql import types as T
 from .config import has_scheme, join_uri
 
 # %% auto #0
-__all__ = ['COMPRESSED_SUFFIXES', 'SHRINK_LIMIT', 'LOCK_NAME', 'LOCK_STALE_AFTER', 'arrow_schema', 'local_path', 'fs_exists',
-           'fs_delete', 'recover_table', 'fs_write_bytes', 'fs_read_bytes', 'fs_sizes', 'fs_list', 'fs_unreadable',
-           'fs_copy', 'gunzip_if_needed', 'ContractError', 'table_exists', 'write_table', 'read_table',
-           'require_columns', 'LockedError', 'lock_record', 'holder_gone', 'acquire_lock', 'release_lock',
-           'output_lock']
-
-# %% ../nbs/00c_storage.ipynb #c764f252
-def arrow_schema(schema: T.StructType):
-    "The Arrow schema of a Spark schema, timestamps in UTC, on PySpark 3.5 and 4 alike."
-    from pyspark.sql.pandas.types import to_arrow_schema
-
-    if "timezone" in inspect.signature(to_arrow_schema).parameters:  # PySpark 4
-        return to_arrow_schema(schema, timezone="UTC")
-    return to_arrow_schema(schema)
+__all__ = ['COMPRESSED_SUFFIXES', 'SHRINK_LIMIT', 'hadoop_path', 'local_path', 'fs_exists', 'fs_delete', 'recover_table',
+           'fs_write_bytes', 'fs_read_bytes', 'fs_sizes', 'fs_list', 'fs_unreadable', 'fs_copy', 'gunzip_if_needed',
+           'ContractError', 'table_exists', 'write_table', 'read_table', 'require_columns']
 
 # %% ../nbs/00c_storage.ipynb #bfc484b1
-def _fs_path(spark: SparkSession, uri: str):
+def hadoop_path(spark: SparkSession, uri: str):
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
     fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
@@ -64,7 +46,7 @@ def fs_exists(spark: SparkSession, uri: str) -> bool:
     local = local_path(uri)
     if local is not None:
         return os.path.exists(local)
-    fs, path = _fs_path(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     return bool(fs.exists(path))
 
 
@@ -79,7 +61,7 @@ def fs_delete(spark: SparkSession | None, uri: str) -> bool:
         else:
             return False
         return True
-    fs, path = _fs_path(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     return bool(fs.delete(path, True))
 
 
@@ -124,10 +106,10 @@ def _move_into_place(spark: SparkSession, tmp: str, uri: str) -> None:
         shutil.rmtree(local_tmp)  # it holds the old version now
         return
     # elsewhere (abfss://, other systems) the old version steps aside first; read_table puts it back after a crash
-    fs, path = _fs_path(spark, uri)
-    tmp_path, aside = _fs_path(spark, tmp)[1], None
+    fs, path = hadoop_path(spark, uri)
+    tmp_path, aside = hadoop_path(spark, tmp)[1], None
     if fs.exists(path):
-        aside = _fs_path(spark, _aside_uri(uri))[1]
+        aside = hadoop_path(spark, _aside_uri(uri))[1]
         if not fs.rename(path, aside):
             raise OSError(f"could not move {uri} aside")
     if not fs.rename(tmp_path, path):
@@ -141,7 +123,7 @@ def _move_into_place(spark: SparkSession, tmp: str, uri: str) -> None:
 def _siblings(spark: SparkSession, uri: str, marker: str) -> list[str]:
     "Hidden siblings of `uri` that this project made (`.<name>._tmp_*` or `.<name>._old_*`), newest last."
     parent, _, prefix = _sibling_prefix(uri, marker).rpartition("/")
-    fs, path = _fs_path(spark, parent)
+    fs, path = hadoop_path(spark, parent)
     if not fs.exists(path):
         return []
     found = [
@@ -157,8 +139,8 @@ def recover_table(spark: SparkSession, uri: str, drop_temporaries: bool = True) 
     done = []
     if not fs_exists(spark, uri):
         for old in _siblings(spark, uri, "_old_")[-1:]:
-            fs, path = _fs_path(spark, uri)
-            if fs.rename(_fs_path(spark, old)[1], path):
+            fs, path = hadoop_path(spark, uri)
+            if fs.rename(hadoop_path(spark, old)[1], path):
                 done.append(f"restored {uri} from {old}")
     if drop_temporaries:  # only a writer holding the output root's lock may: no one else is writing them
         for dead in _siblings(spark, uri, "_tmp_") + _siblings(spark, uri, "_old_"):
@@ -169,7 +151,7 @@ def recover_table(spark: SparkSession, uri: str, drop_temporaries: bool = True) 
 
 def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
     "Write `data` to `uri` atomically (temporary name, then rename); returns `uri`."
-    fs, path = _fs_path(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     tmp = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(_tmp_uri(uri))
     out = fs.create(tmp, True)
     try:
@@ -189,7 +171,7 @@ def fs_read_bytes(spark: SparkSession, uri: str) -> bytes:
         if not os.path.isfile(local):
             raise FileNotFoundError(uri)
         return Path(local).read_bytes()
-    fs, path = _fs_path(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     if not fs.exists(path):
         raise FileNotFoundError(uri)
     length = int(fs.getFileStatus(path).getLen())
@@ -208,7 +190,7 @@ def fs_sizes(spark: SparkSession, uri: str) -> dict[str, int]:
     local = local_path(uri)
     if local is not None:
         return {str(p): p.stat().st_size for p in Path(local).rglob("*") if p.is_file()} if os.path.isdir(local) else {}
-    fs, path = _fs_path(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     if not fs.exists(path):
         return {}
     it, out = fs.listFiles(path, True), {}
@@ -236,7 +218,7 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate", ".zst", ".lz4", ".snappy")
 def fs_unreadable(spark: SparkSession, uri: str) -> str | None:
     """Why the compressed file at `uri` cannot be read to its end (empty, truncated, corrupt), or None when it can.
     It is decompressed to its end by Hadoop's own codec, the one Spark reads it with, on any scheme."""
-    fs, path = _fs_path(spark, uri)
+    fs, path = hadoop_path(spark, uri)
     jvm = spark.sparkContext._jvm
     codec = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(
         spark.sparkContext._jsc.hadoopConfiguration()
@@ -261,7 +243,7 @@ def fs_unreadable(spark: SparkSession, uri: str) -> str | None:
 def fs_copy(spark: SparkSession, src: str, dst: str) -> str:
     "Stream-copy one file (any size, any Hadoop scheme) to `dst`, atomically."
     jvm = spark.sparkContext._jvm
-    dfs, dpath = _fs_path(spark, dst)
+    dfs, dpath = hadoop_path(spark, dst)
     tmp = jvm.org.apache.hadoop.fs.Path(_tmp_uri(dst))
     local = local_path(src)
     if local is not None:  # read by the driver: Databricks workspace files are not readable through the JVM
@@ -275,7 +257,7 @@ def fs_copy(spark: SparkSession, src: str, dst: str) -> str:
         finally:
             out.close()
     else:
-        sfs, spath = _fs_path(spark, src)
+        sfs, spath = hadoop_path(spark, src)
         if not sfs.exists(spath):
             raise FileNotFoundError(src)
         conf = spark.sparkContext._jsc.hadoopConfiguration()
@@ -341,119 +323,3 @@ def require_columns(df: DataFrame, schema: T.StructType, what: str) -> None:
     missing = [f.name for f in schema.fields if f.name not in df.columns]
     if missing:
         raise ContractError(f"{what}: required column(s) {missing} missing; found {df.columns}")
-
-# %% ../nbs/00c_storage.ipynb #7b6d75d8
-LOCK_NAME = "_capstone.lock"
-LOCK_STALE_AFTER = dt.timedelta(hours=24)  # beyond any run of the job (its timeout is 4 h), for holders on other hosts
-
-
-class LockedError(RuntimeError):
-    "Another run is writing to this output root."
-
-
-def lock_record(run_id: str) -> dict:
-    "Who holds a lock: owner, host, pid, run id and start time."
-    try:
-        owner = getpass.getuser()
-    except (KeyError, OSError):  # a container user without a passwd entry
-        owner = str(os.getuid())
-    return {
-        "owner": owner,
-        "host": socket.gethostname(),
-        "pid": os.getpid(),
-        "run_id": run_id,
-        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def holder_gone(holder: dict, now: dt.datetime | None = None) -> bool:
-    "True when a lock's holder cannot be running: a dead process on this host, or a lock too old on another."
-    if holder.get("host") == socket.gethostname():
-        try:
-            os.kill(int(holder["pid"]), 0)
-        except ProcessLookupError:
-            return True
-        except (KeyError, TypeError, ValueError, PermissionError):
-            return False
-        return False
-    try:
-        started = dt.datetime.fromisoformat(holder["started_at"])
-    except (KeyError, TypeError, ValueError):
-        return False
-    return (now or dt.datetime.now(dt.timezone.utc)) - started > LOCK_STALE_AFTER
-
-# %% ../nbs/00c_storage.ipynb #18bb8dc6
-def _create_exclusive(spark: SparkSession | None, uri: str, data: bytes) -> bool:
-    "Create the file `uri` holding `data`, unless it exists; True when this call created it."
-    local = local_path(uri)
-    if local is not None:
-        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-        try:
-            fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return True
-    fs, path = _fs_path(spark, uri)
-    try:
-        out = fs.create(path, False)  # no overwrite: the lake refuses a second create
-    except Exception:
-        if fs.exists(path):
-            return False
-        raise
-    try:
-        out.write(bytearray(data))
-    finally:
-        out.close()
-    return True
-
-
-def acquire_lock(spark: SparkSession | None, output_root: str, run_id: str, say=print) -> bool:
-    "Lock `output_root` for `run_id`: True when taken now, False when the run holds it already; else `LockedError`."
-    uri = join_uri(output_root, LOCK_NAME)
-    for _ in range(3):
-        if _create_exclusive(spark, uri, json.dumps(lock_record(run_id)).encode()):
-            return True
-        try:
-            holder = json.loads(fs_read_bytes(spark, uri))
-        except FileNotFoundError:
-            continue  # released meanwhile
-        except ValueError:
-            holder = {}
-        if holder.get("run_id") == run_id:
-            return False
-        who = (
-            f"run {holder.get('run_id')} ({holder.get('owner')}@{holder.get('host')}, pid {holder.get('pid')}, "
-            f"since {holder.get('started_at')})"
-        )
-        if not holder_gone(holder):
-            raise LockedError(
-                f"output_root={output_root!r} is in use by {who}; wait for it to end, or delete {uri} "
-                "if that run is gone"
-            )
-        say(f"taking over the lock on {output_root}: {who} is gone")
-        fs_delete(spark, uri)
-    raise LockedError(f"could not take the lock {uri}")
-
-
-def release_lock(spark: SparkSession | None, output_root: str, run_id: str) -> None:
-    "Remove the lock on `output_root` if `run_id` holds it."
-    uri = join_uri(output_root, LOCK_NAME)
-    try:
-        holder = json.loads(fs_read_bytes(spark, uri))
-    except (FileNotFoundError, ValueError):
-        return
-    if holder.get("run_id") == run_id:
-        fs_delete(spark, uri)
-
-
-@contextmanager
-def output_lock(spark: SparkSession | None, output_root: str, run_id: str) -> Iterator[bool]:
-    "Hold the lock on `output_root` for the block; released at the end only by whoever took it."
-    taken = acquire_lock(spark, output_root, run_id)
-    try:
-        yield taken
-    finally:
-        if taken:
-            release_lock(spark, output_root, run_id)

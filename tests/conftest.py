@@ -125,7 +125,7 @@ class BackgroundRun:
 
     def _watch_lock(self) -> None:
         "Record who holds the output root's lock while the run is alive."
-        from capstone.storage import LOCK_NAME
+        from capstone.lock import LOCK_NAME
 
         lock = self.root / LOCK_NAME
         while self.proc.poll() is None:

@@ -189,7 +189,7 @@ def test_a_lock_holder_is_gone_when_its_process_is_dead_or_its_lock_is_stale_on_
     import datetime as dt
     import socket
 
-    from capstone.storage import LOCK_STALE_AFTER, holder_gone
+    from capstone.lock import LOCK_STALE_AFTER, holder_gone
 
     here, now = socket.gethostname(), dt.datetime(2026, 1, 2, tzinfo=dt.timezone.utc)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -64,6 +64,9 @@ def test_the_product_is_found():
         "keys",
         "raw",
         "dump",
+        "lock",
+        "runtime",
+        "linkage/settings",
     }
     assert {p.stem for p in (PACKAGE / "tools").glob("*.py")} >= {
         "runner",

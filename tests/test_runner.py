@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from capstone.storage import LOCK_NAME, acquire_lock, release_lock
+from capstone.lock import LOCK_NAME, acquire_lock, release_lock
 from conftest import ROOT, SAMPLE_RUN_ID
 
 pytestmark = (

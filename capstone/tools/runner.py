@@ -15,7 +15,8 @@ from pathlib import Path
 
 from ..config import ConfigError, NOTEBOOKS, PipelineConfig, STAGES, find_project_root, has_scheme, join_uri
 from ..runtime import local_spark_env
-from ..storage import LockedError, acquire_lock, local_path, release_lock
+from ..lock import LockedError, acquire_lock, release_lock
+from ..storage import local_path
 
 # %% auto #0
 __all__ = ['parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html', 'failure_line',
