@@ -14,12 +14,12 @@ from typing import Iterator
 
 from pyspark.sql import SparkSession
 
-from .config import PipelineConfig
+from .config import STAGES, PipelineConfig
 from .lock import output_lock
-from .storage import fs_read_bytes, fs_write_bytes
+from .storage import fs_exists, fs_list, fs_read_bytes, fs_write_bytes
 
 # %% auto #0
-__all__ = ['StageMetrics', 'stage_metrics', 'read_metrics']
+__all__ = ['StageMetrics', 'stage_metrics', 'read_metrics', 'latest_run_id', 'load_metrics']
 
 # %% ../nbs/00d_metrics.ipynb #0dd4d1d2
 @dataclass
@@ -67,3 +67,22 @@ def stage_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> Itera
 def read_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> dict:
     "The metrics JSON of `stage` in this run."
     return json.loads(fs_read_bytes(spark, cfg.metrics_path(stage)))
+
+# %% ../nbs/00d_metrics.ipynb #1522b7d9
+def latest_run_id(spark: SparkSession, metrics_root: str, complete: bool = False) -> str:
+    "The largest run id under `metrics_root` whose match stage succeeded (with `complete`: every pipeline stage)."
+    done = {}
+    for uri in fs_list(spark, metrics_root, (".json",)):
+        m = json.loads(fs_read_bytes(spark, uri))
+        if m.get("status") == "succeeded" and m.get("run_id"):
+            done.setdefault(m["run_id"], set()).add(m.get("stage"))
+    needed = set(STAGES) - {"report"} if complete else {"match"}
+    runs = [r for r, stages in done.items() if needed <= stages]
+    if not runs:
+        raise FileNotFoundError(f"no finished run under {metrics_root}: run the pipeline first")
+    return max(runs)
+
+# %% ../nbs/00d_metrics.ipynb #b0d7dde1
+def load_metrics(spark: SparkSession, cfg: PipelineConfig) -> dict:
+    "The metrics JSON of every stage of `cfg.run_id` that left one, by stage, in pipeline order."
+    return {s: read_metrics(spark, cfg, s) for s in STAGES if fs_exists(spark, cfg.metrics_path(s))}

@@ -13,40 +13,15 @@ from matplotlib.figure import Figure
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from .config import PipelineConfig, STAGES, join_uri
-from .storage import fs_exists, fs_list, fs_read_bytes, fs_sizes, fs_write_bytes, read_table, table_exists
+from .config import PipelineConfig, join_uri
+from .storage import fs_exists, fs_list, fs_sizes, fs_write_bytes, read_table, table_exists
 from .schemas import SCHEMAS
-from .metrics import stage_metrics
+from .metrics import latest_run_id, load_metrics, stage_metrics
 
 # %% auto #0
-__all__ = ['NO_SOUNDTRACK', 'latest_run_id', 'load_metrics', 'reports_dir', 'figure_png', 'save_figure', 'soundtrack_groups',
-           'group_summary', 'plot_groups', 'question_section', 'answer_text', 'plot_score_histogram', 'plot_pr_curve',
-           'quality_section', 'stage_table', 'duration_table', 'pipeline_section', 'quarantine_summary', 'input_files',
-           'run_step']
-
-# %% ../nbs/06_report.ipynb #6a5d6cd8
-def latest_run_id(spark: SparkSession, metrics_root: str, complete: bool = False) -> str:
-    "The largest run id under `metrics_root` whose match stage succeeded (with `complete`: every pipeline stage)."
-    done = {}
-    for uri in fs_list(spark, metrics_root, (".json",)):
-        m = json.loads(fs_read_bytes(spark, uri))
-        if m.get("status") == "succeeded" and m.get("run_id"):
-            done.setdefault(m["run_id"], set()).add(m.get("stage"))
-    needed = set(STAGES) - {"report"} if complete else {"match"}
-    runs = [r for r, stages in done.items() if needed <= stages]
-    if not runs:
-        raise FileNotFoundError(f"no finished run under {metrics_root}: run the pipeline first")
-    return max(runs)
-
-
-def load_metrics(spark: SparkSession, cfg: PipelineConfig) -> dict:
-    "The metrics JSON of every stage of `cfg.run_id` that left one, by stage."
-    out = {}
-    for stage in STAGES:
-        uri = cfg.metrics_path(stage)
-        if fs_exists(spark, uri):
-            out[stage] = json.loads(fs_read_bytes(spark, uri))
-    return out
+__all__ = ['NO_SOUNDTRACK', 'reports_dir', 'figure_png', 'save_figure', 'soundtrack_groups', 'group_summary', 'plot_groups',
+           'question_section', 'answer_text', 'plot_score_histogram', 'plot_pr_curve', 'quality_section', 'stage_table',
+           'duration_table', 'pipeline_section', 'quarantine_summary', 'input_files', 'run_step']
 
 # %% ../nbs/06_report.ipynb #b2f6c976
 def reports_dir(cfg: PipelineConfig) -> str:

@@ -248,7 +248,7 @@ def sample_run(request, tmp_path_factory) -> SampleRun:
         root = Path(mode)
         (run_id,) = [p.name for p in (root / "metrics").iterdir() if p.is_dir() and p.name != "tests"]
         cfg = sample_config(root, run_id)
-    from capstone.report import load_metrics  # the report stage's own reader of a run's metrics JSON, in stage order
+    from capstone.metrics import load_metrics  # the one reader of a run's metrics JSON, in stage order
 
     return SampleRun(cfg, load_metrics(request.getfixturevalue("spark"), cfg))
 

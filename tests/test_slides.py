@@ -4,7 +4,7 @@ import pytest
 
 Presentation = pytest.importorskip("pptx").Presentation  # the slides extra; a cluster's test run leaves this out
 
-from capstone.report import load_metrics  # noqa: E402
+from capstone.metrics import load_metrics  # noqa: E402
 from capstone.tools.slides import build_deck, case_kind, read_test_reports, summary_line  # noqa: E402
 
 from conftest import ROOT  # noqa: E402

@@ -341,7 +341,7 @@ def make_slides(
     "Build the deck from the latest (or given) run and the latest test reports; returns what the slides show."
     from capstone.config import PipelineConfig
     from capstone.runtime import get_spark
-    from capstone.report import latest_run_id, load_metrics
+    from capstone.metrics import latest_run_id, load_metrics
 
     cfg0 = PipelineConfig.from_params(output_root=output_root)
     spark = get_spark(cfg0)
