@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 from .config import PipelineConfig, join_uri
 from .storage import fs_exists, fs_list, fs_sizes, fs_write_bytes, read_table, table_exists
 from .schemas import SCHEMAS
-from .metrics import latest_run_id, load_metrics, stage_metrics
+from .metrics import load_metrics, stage_metrics
 
 # %% auto #0
 __all__ = ['NO_SOUNDTRACK', 'reports_dir', 'figure_png', 'save_figure', 'soundtrack_groups', 'group_summary', 'plot_groups',
