@@ -128,7 +128,7 @@ test: sync-check lint infra-check
 bench-extract: setup
 	$(BIN)/capstone bench-extract --films 400 --rate 40
 
-# The matcher against the earlier attempt's naive matcher on generated, labelled films and masters (SIZES films).
+# The matcher against a naive matcher on generated, labelled films and masters (SIZES films).
 MATCH_SIZES ?= 10000,20000,50000,100000,200000,500000,1000000
 bench-match: setup
 	$(BIN)/capstone bench-match --sizes $(MATCH_SIZES)

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 # %% auto #0
-__all__ = ['STAGES', 'NOTEBOOKS', 'CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'has_scheme', 'join_uri',
+__all__ = ['STAGES', 'NOTEBOOKS', 'PARAM_CHOICES', 'PATH_FIELDS', 'OUTPUT_FIELDS', 'LOCAL_OUTPUT', 'has_scheme', 'join_uri',
            'find_project_root', 'resolve_uri', 'new_run_id', 'ConfigError', 'check_root', 'lake_path', 'PipelineConfig']
 
 # %% ../nbs/00_config.ipynb #51196b17
@@ -65,7 +65,7 @@ class ConfigError(ValueError):
     "A parameter is unknown or has a value that cannot be used."
 
 
-CHOICES = {
+PARAM_CHOICES = {
     "tmdb_source": ("replay", "api", "record"),
     "discogs_source": ("replay", "api", "record", "dump"),
 }
@@ -177,7 +177,7 @@ class PipelineConfig:
 
     def check(self):
         "Raise `ConfigError` naming the first parameter whose value cannot be used."
-        for name, allowed in CHOICES.items():
+        for name, allowed in PARAM_CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name}={getattr(self, name)!r}: expected one of {list(allowed)}")
         if not 0 <= self.review_threshold <= self.match_threshold <= 1:
@@ -229,7 +229,7 @@ class PipelineConfig:
     def params(self) -> dict:
         return asdict(self)
 
-    def guard(self, root: str) -> str:
+    def shrink_guard(self, root: str) -> str:
         return "" if self.allow_shrink else f"{root}={getattr(self, root)!r}"
 
 

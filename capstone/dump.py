@@ -14,11 +14,10 @@ from pyspark.sql import types as T
 
 from .keys import artist_keys, title_key
 from .raw import escape_invalid_utf8, partial_date_error, partial_date_year, read_raw_text
-from .schemas import RAW_TEXT_LIMIT
-from .schemas import arrow_schema
+from .schemas import RAW_TEXT_LIMIT, arrow_schema, parsed_schema
 
 # %% auto #0
-__all__ = ['RECORDS', 'xml_parser', 'release_record', 'master_record', 'parse_dump_chunk', 'parsed_schema', 'parse_dump_bytes',
+__all__ = ['RECORD_PARSERS', 'xml_parser', 'release_record', 'master_record', 'parse_dump_chunk', 'parse_dump_bytes',
            'read_dump_chunks', 'parse_dump', 'prepare_releases', 'prepare_masters']
 
 # %% ../nbs/03b_dump.ipynb #0408d64e
@@ -125,7 +124,7 @@ def master_record(el) -> dict:
     return r
 
 
-RECORDS = {"release": release_record, "master": master_record}
+RECORD_PARSERS = {"release": release_record, "master": master_record}
 
 
 _PARSE_ERRORS = (etree.XMLSyntaxError, ValueError, TypeError)
@@ -135,7 +134,7 @@ def _parse_record(body: str, kind: str, parser: etree.XMLParser) -> dict:
     el = etree.fromstring(f"<{kind} {body}", parser)
     if el.tag != kind:
         raise ValueError(f"expected <{kind}>, found <{el.tag}>")
-    return RECORDS[kind](el)
+    return RECORD_PARSERS[kind](el)
 
 
 # characters XML 1.0 forbids, raw or as a character reference (real dumps carry a few, in titles and notes)
@@ -182,23 +181,6 @@ def parse_dump_chunk(
     return record_id, None, f"{type(fault).__name__}: {fault}"[:500], None
 
 # %% ../nbs/03b_dump.ipynb #f688975f
-def parsed_schema(record_schema: T.StructType) -> T.StructType:
-    "Schema of parsed dump chunks: the typed record `r`, its id, provenance, `_error`, `repaired` and the evidence."
-    return T.StructType(
-        [
-            T.StructField("r", record_schema),
-            T.StructField("record_id", T.StringType()),
-            T.StructField("source_file", T.StringType()),
-            T.StructField("ingested_at", T.TimestampType()),
-            T.StructField("ordinal", T.LongType()),
-            T.StructField("_error", T.StringType()),
-            T.StructField("repaired", T.StringType()),
-            T.StructField("_raw", T.StringType()),
-            T.StructField("_raw_escaped", T.BooleanType()),
-        ]
-    )
-
-
 def parse_dump_bytes(data: bytes, kind: str, parser: etree.XMLParser | None = None) -> tuple:
     "`parse_dump_chunk` on a chunk's bytes, plus its evidence `(raw, raw_escaped)` when it is bad."
     try:
@@ -261,7 +243,7 @@ def parse_dump(chunks: DataFrame, kind: str, schema: T.StructType) -> DataFrame:
     ).mapInArrow(_arrow_parser(kind, schema), parsed_schema(schema))
 
 # %% ../nbs/03b_dump.ipynb #9af0cfae
-def _names(col: str) -> Column:
+def _credited_names(col: str) -> Column:
     return F.transform(F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["anv"], a["name"]))
 
 
@@ -296,7 +278,7 @@ def prepare_releases(parsed: DataFrame) -> DataFrame:
         "r.data_quality",
         "r.tracklist",
         artist_keys(
-            F.concat(_names("r.artists"), F.transform(F.coalesce("r.artists", F.array()), lambda a: a["name"]))
+            F.concat(_credited_names("r.artists"), F.transform(F.coalesce("r.artists", F.array()), lambda a: a["name"]))
         ).alias("artist_keys"),
         "repaired",
         "source_file",
@@ -321,7 +303,7 @@ def prepare_masters(parsed: DataFrame) -> DataFrame:
         F.coalesce("r.genres", F.array()).alias("genres"),
         F.coalesce("r.styles", F.array()).alias("styles"),
         "r.data_quality",
-        artist_keys(_names("r.artists")).alias("artist_keys"),
+        artist_keys(_credited_names("r.artists")).alias("artist_keys"),
         "repaired",
         "source_file",
         "ingested_at",

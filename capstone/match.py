@@ -52,7 +52,7 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         n_links = write_table(gold_links(selected, cfg.run_id), cfg.gold("film_soundtrack_links"))
         n_unmatched = write_table(unmatched(films, cands, selected), cfg.gold("unmatched"))
         n_enriched = write_table(
-            enrich_films(films, selected, cands), cfg.gold("films_enriched"), guard=cfg.guard("output_root")
+            enrich_films(films, selected, cands), cfg.gold("films_enriched"), guarded_by=cfg.shrink_guard("output_root")
         )
         links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
         m.rows_in = {"films": n_films, "discogs_items": n_all, "soundtrack_candidates": n_cands}

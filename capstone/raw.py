@@ -10,14 +10,13 @@ import re
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
-from pyspark.sql import types as T
 
-from .schemas import RAW_TEXT_LIMIT, RAW_TEXT_SCHEMA
+from .schemas import EVIDENCE, RAW_TEXT_LIMIT, RAW_TEXT_SCHEMA
 from .storage import COMPRESSED_SUFFIXES, fs_list, fs_sizes
 
 # %% auto #0
-__all__ = ['EVIDENCE', 'zero_as_null', 'partial_date_year', 'partial_date_error', 'raw_files', 'read_raw_text',
-           'escape_invalid_utf8', 'top_level_id', 'bad_record_evidence', 'keep_latest', 'latest_first']
+__all__ = ['zero_as_null', 'partial_date_year', 'partial_date_error', 'raw_files', 'read_raw_text', 'escape_invalid_utf8',
+           'top_level_id', 'bad_record_evidence', 'keep_latest', 'latest_first']
 
 # %% ../nbs/03a_raw.ipynb #a1958854
 _PARTIAL_DATE = r"^(\d{4})(-\d{1,2}(-\d{1,2})?)?$"
@@ -98,15 +97,6 @@ def top_level_id(text: str | None) -> str | None:
         depth += (c in "{[") - (c in "}]")
         i += 1
     return None
-
-
-EVIDENCE = T.StructType(
-    [
-        T.StructField("raw", T.StringType()),
-        T.StructField("raw_escaped", T.BooleanType()),
-        T.StructField("json_id", T.StringType()),
-    ]
-)
 
 
 @F.pandas_udf(EVIDENCE)

@@ -13,9 +13,10 @@ from pyspark.sql import types as T
 
 # %% auto #0
 __all__ = ['RAW_TEXT_LIMIT', 'RAW_TEXT_SCHEMA', 'TMDB_MOVIE_SCHEMA', 'ARTIST_STRUCT', 'RELEASE_RECORD_SCHEMA',
-           'MASTER_RECORD_SCHEMA', 'SEARCH_RESULT_STRUCT', 'SEARCH_RESULT_SCHEMA', 'SEARCH_RESPONSE_SCHEMA',
+           'MASTER_RECORD_SCHEMA', 'EVIDENCE', 'SEARCH_RESULT_STRUCT', 'SEARCH_RESULT_SCHEMA', 'SEARCH_RESPONSE_SCHEMA',
            'PROVENANCE_FIELDS', 'FILMS_SCHEMA', 'RELEASES_SCHEMA', 'MASTERS_SCHEMA', 'SEARCH_RESULTS_SCHEMA',
-           'QUARANTINE_SCHEMA', 'SCHEMAS', 'LINKS_SCHEMA', 'ENRICHED_SCHEMA', 'LABELS_SCHEMA', 'frame', 'arrow_schema']
+           'QUARANTINE_SCHEMA', 'SCHEMAS', 'LINKS_SCHEMA', 'ENRICHED_SCHEMA', 'LABELS_SCHEMA', 'parsed_schema', 'frame',
+           'arrow_schema']
 
 # %% ../nbs/00e_schemas.ipynb #7963cf4e
 RAW_TEXT_LIMIT = 4000  # characters of a bad record's text kept in quarantine as evidence
@@ -157,6 +158,32 @@ MASTER_RECORD_SCHEMA = T.StructType(
     ]
 )
 
+# %% ../nbs/00e_schemas.ipynb #35cefa12
+EVIDENCE = T.StructType(
+    [
+        T.StructField("raw", T.StringType()),
+        T.StructField("raw_escaped", T.BooleanType()),
+        T.StructField("json_id", T.StringType()),
+    ]
+)
+
+
+def parsed_schema(record_schema: T.StructType) -> T.StructType:
+    "Schema of parsed dump chunks: the typed record `r`, its id, provenance, `_error`, `repaired` and the evidence."
+    return T.StructType(
+        [
+            T.StructField("r", record_schema),
+            T.StructField("record_id", T.StringType()),
+            T.StructField("source_file", T.StringType()),
+            T.StructField("ingested_at", T.TimestampType()),
+            T.StructField("ordinal", T.LongType()),
+            T.StructField("_error", T.StringType()),
+            T.StructField("repaired", T.StringType()),
+            T.StructField("_raw", T.StringType()),
+            T.StructField("_raw_escaped", T.BooleanType()),
+        ]
+    )
+
 # %% ../nbs/00e_schemas.ipynb #b68ef82e
 SEARCH_RESULT_STRUCT = T.StructType(
     [
@@ -192,109 +219,101 @@ SEARCH_RESPONSE_SCHEMA = T.StructType(
 )
 
 # %% ../nbs/00e_schemas.ipynb #4ff7cab7
-_S, _L, _I, _D, _B = T.StringType(), T.LongType(), T.IntegerType(), T.DoubleType(), T.BooleanType()
-_ARR = T.ArrayType(T.StringType())
-
-
-def _f(name, kind, nullable=True):
-    return T.StructField(name, kind, nullable)
-
-
-PROVENANCE_FIELDS = [_f("source_file", _S), _f("ingested_at", T.TimestampType())]
+PROVENANCE_FIELDS = [T.StructField("source_file", T.StringType()), T.StructField("ingested_at", T.TimestampType())]
 FILMS_SCHEMA = T.StructType(
     [
-        _f("tmdb_id", _L, False),
-        _f("imdb_id", _S),
-        _f("title", _S),
-        _f("original_title", _S),
-        _f("original_language", _S),
-        _f("release_date", _S),
-        _f("release_year", _I),
-        _f("status", _S),
-        _f("runtime", _D),
-        _f("genres", _ARR),
-        _f("popularity", _D),
-        _f("vote_average", _D),
-        _f("vote_count", _L),
-        _f("has_credits", _B),
-        _f("composers", _ARR),
-        _f("composer_keys", _ARR),
-        _f("alt_titles", _ARR),
-        _f("title_key", _S),
-        _f("title_keys", _ARR),
+        T.StructField("tmdb_id", T.LongType(), False),
+        T.StructField("imdb_id", T.StringType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("original_title", T.StringType()),
+        T.StructField("original_language", T.StringType()),
+        T.StructField("release_date", T.StringType()),
+        T.StructField("release_year", T.IntegerType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("runtime", T.DoubleType()),
+        T.StructField("genres", T.ArrayType(T.StringType())),
+        T.StructField("popularity", T.DoubleType()),
+        T.StructField("vote_average", T.DoubleType()),
+        T.StructField("vote_count", T.LongType()),
+        T.StructField("has_credits", T.BooleanType()),
+        T.StructField("composers", T.ArrayType(T.StringType())),
+        T.StructField("composer_keys", T.ArrayType(T.StringType())),
+        T.StructField("alt_titles", T.ArrayType(T.StringType())),
+        T.StructField("title_key", T.StringType()),
+        T.StructField("title_keys", T.ArrayType(T.StringType())),
         *PROVENANCE_FIELDS,
     ]
 )
 RELEASES_SCHEMA = T.StructType(
     [
-        _f("discogs_release_id", _L, False),
-        _f("discogs_master_id", _L),
-        _f("is_main_release", _B),
-        _f("status", _S),
-        _f("title", _S),
-        _f("title_key", _S),
-        _f("artists", T.ArrayType(ARTIST_STRUCT)),
-        _f("extraartists", T.ArrayType(ARTIST_STRUCT)),
+        T.StructField("discogs_release_id", T.LongType(), False),
+        T.StructField("discogs_master_id", T.LongType()),
+        T.StructField("is_main_release", T.BooleanType()),
+        T.StructField("status", T.StringType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("title_key", T.StringType()),
+        T.StructField("artists", T.ArrayType(ARTIST_STRUCT)),
+        T.StructField("extraartists", T.ArrayType(ARTIST_STRUCT)),
         *[f for f in RELEASE_RECORD_SCHEMA.fields if f.name in ("labels", "formats")],
-        _f("genres", _ARR),
-        _f("styles", _ARR),
-        _f("country", _S),
-        _f("released", _S),
-        _f("release_year", _I),
-        _f("data_quality", _S),
+        T.StructField("genres", T.ArrayType(T.StringType())),
+        T.StructField("styles", T.ArrayType(T.StringType())),
+        T.StructField("country", T.StringType()),
+        T.StructField("released", T.StringType()),
+        T.StructField("release_year", T.IntegerType()),
+        T.StructField("data_quality", T.StringType()),
         RELEASE_RECORD_SCHEMA["tracklist"],
-        _f("artist_keys", _ARR),
-        _f("repaired", _S),
+        T.StructField("artist_keys", T.ArrayType(T.StringType())),
+        T.StructField("repaired", T.StringType()),
         *PROVENANCE_FIELDS,
     ]
 )
 MASTERS_SCHEMA = T.StructType(
     [
-        _f("discogs_master_id", _L, False),
-        _f("main_release_id", _L),
-        _f("title", _S),
-        _f("title_key", _S),
-        _f("year", _I),
-        _f("artists", T.ArrayType(ARTIST_STRUCT)),
-        _f("genres", _ARR),
-        _f("styles", _ARR),
-        _f("data_quality", _S),
-        _f("artist_keys", _ARR),
-        _f("repaired", _S),
+        T.StructField("discogs_master_id", T.LongType(), False),
+        T.StructField("main_release_id", T.LongType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("title_key", T.StringType()),
+        T.StructField("year", T.IntegerType()),
+        T.StructField("artists", T.ArrayType(ARTIST_STRUCT)),
+        T.StructField("genres", T.ArrayType(T.StringType())),
+        T.StructField("styles", T.ArrayType(T.StringType())),
+        T.StructField("data_quality", T.StringType()),
+        T.StructField("artist_keys", T.ArrayType(T.StringType())),
+        T.StructField("repaired", T.StringType()),
         *PROVENANCE_FIELDS,
     ]
 )
 SEARCH_RESULTS_SCHEMA = T.StructType(
     [
-        _f("discogs_id", _L, False),
-        _f("result_type", _S),
-        _f("discogs_release_id", _L),
-        _f("discogs_master_id", _L),
-        _f("search_title", _S),
-        _f("artist_credit", _S),
-        _f("title", _S),
-        _f("title_key", _S),
-        _f("release_year", _I),
-        _f("country", _S),
-        _f("genres", _ARR),
-        _f("styles", _ARR),
-        _f("formats", _ARR),
-        _f("labels", _ARR),
-        _f("search_query", _S),
-        _f("search_rank", _I),
-        _f("search_page", _L),
+        T.StructField("discogs_id", T.LongType(), False),
+        T.StructField("result_type", T.StringType()),
+        T.StructField("discogs_release_id", T.LongType()),
+        T.StructField("discogs_master_id", T.LongType()),
+        T.StructField("search_title", T.StringType()),
+        T.StructField("artist_credit", T.StringType()),
+        T.StructField("title", T.StringType()),
+        T.StructField("title_key", T.StringType()),
+        T.StructField("release_year", T.IntegerType()),
+        T.StructField("country", T.StringType()),
+        T.StructField("genres", T.ArrayType(T.StringType())),
+        T.StructField("styles", T.ArrayType(T.StringType())),
+        T.StructField("formats", T.ArrayType(T.StringType())),
+        T.StructField("labels", T.ArrayType(T.StringType())),
+        T.StructField("search_query", T.StringType()),
+        T.StructField("search_rank", T.IntegerType()),
+        T.StructField("search_page", T.LongType()),
         *PROVENANCE_FIELDS,
     ]
 )
 QUARANTINE_SCHEMA = T.StructType(
     [
-        _f("table", _S, False),
-        _f("record_id", _S),
-        _f("reason", _S, False),
-        _f("source_file", _S),
-        _f("raw", _S),
-        _f("raw_escaped", _B),
-        _f("run_id", _S, False),
+        T.StructField("table", T.StringType(), False),
+        T.StructField("record_id", T.StringType()),
+        T.StructField("reason", T.StringType(), False),
+        T.StructField("source_file", T.StringType()),
+        T.StructField("raw", T.StringType()),
+        T.StructField("raw_escaped", T.BooleanType()),
+        T.StructField("run_id", T.StringType(), False),
     ]
 )
 SCHEMAS = {

@@ -284,18 +284,18 @@ def table_exists(spark: SparkSession, uri: str) -> bool:
     return fs_exists(spark, join_uri(uri, "_SUCCESS"))
 
 
-def write_table(df: DataFrame, uri: str, partitions: int | None = None, guard: str = "") -> int:
-    "Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guard` names its input; row count."
+def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_by: str = "") -> int:
+    "Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guarded_by` names the input it answers to; row count."
     spark = df.sparkSession
     recover_table(spark, uri)
     tmp = _tmp_uri(uri)
     try:
         (df.coalesce(partitions) if partitions else df).write.mode("overwrite").parquet(tmp)
         n_new = spark.read.parquet(tmp).count()
-        n_old = spark.read.parquet(uri).count() if guard and table_exists(spark, uri) else 0
+        n_old = spark.read.parquet(uri).count() if guarded_by and table_exists(spark, uri) else 0
         if n_new < SHRINK_LIMIT * n_old:
             raise ContractError(
-                f"{uri} would shrink from {n_old} to {n_new} rows: is {guard} the input you meant? "
+                f"{uri} would shrink from {n_old} to {n_new} rows: is {guarded_by} the input you meant? "
                 "Run again with allow_shrink=true to replace it anyway"
             )
     except BaseException:

@@ -115,7 +115,7 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             try:
                 n_in = staged.count()
                 good, bad = split_valid(staged, table, cfg.run_id)
-                n_out = write_table(good, cfg.silver(table), guard=cfg.guard("output_root"))
+                n_out = write_table(good, cfg.silver(table), guarded_by=cfg.shrink_guard("output_root"))
                 n_bad = write_table(bad, cfg.quarantine(table), partitions=1)
             finally:
                 staged.unpersist()

@@ -1,4 +1,4 @@
-"The five stages and the report on the bundled real sample: facts read from the suite's one run of it (conftest)."
+"The six stages (the report the last) on the bundled real sample: facts read from the suite's one run of it (conftest)."
 
 from pathlib import Path
 

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.local_only  # left out on a cluster (tests/run_suite.py
 def reports_dir(tmp_path):
     (tmp_path / "junit.xml").write_text(
         "<testsuites><testsuite>"
-        '<testcase classname="tests.test_core" name="test_config_coerces_widget_strings"/>'
-        '<testcase classname="tests.test_core" name="test_uris_are_not_paths"/>'
+        '<testcase classname="tests.test_foundations" name="test_config_coerces_widget_strings"/>'
+        '<testcase classname="tests.test_foundations" name="test_uris_are_not_paths"/>'
         '<testcase classname="tests.test_extract" name="test_live_tmdb_bad_key_fails_fast_naming_the_variable"/>'
         '<testcase classname="tests.test_runner" name="test_full_run_links_blade_runner_to_vangelis"/>'
         '<testcase classname="nbs.05_match.ipynb" name="Cell 4"/>'
@@ -98,7 +98,7 @@ def test_test_summary_command_prints_the_counts_and_the_time_per_group(reports_d
         "<testsuites><testsuite>"
         '<properties><property name="sample_run_s" value="140.0"/><property name="sample_run_wait_s" value="0"/>'
         "</properties>"
-        '<testcase classname="tests.test_core" name="test_uris_are_not_paths" time="0.5"/>'
+        '<testcase classname="tests.test_foundations" name="test_uris_are_not_paths" time="0.5"/>'
         '<testcase classname="tests.test_pipeline" name="test_gold" time="2.0">'
         '<properties><property name="group" value="pipeline"/></properties></testcase>'
         '<testcase classname="nbs.05b_candidates.ipynb" name="Cell 4" time="3.5"/>'

@@ -25,8 +25,8 @@ from .bench_ingest import PeakRSS
 from .bench_match import generate, sample_film_records
 
 # %% auto #0
-__all__ = ['STAGES_TIMED', 'MOVIE_FIELDS', 'sample_movies', 'movie_record', 'master_record', 'write_raw_zone', 'TreeRSS',
-           'capstone_command', 'run_stage', 'run_stage_in_session', 'auto_links', 'stage_metrics', 'pipeline_case',
+__all__ = ['STAGES_TIMED', 'MOVIE_FIELDS', 'sample_movies', 'movie_record', 'master_xml', 'write_raw_zone', 'TreeRSS',
+           'capstone_command', 'run_stage', 'run_stage_in_session', 'auto_links', 'read_stage_metrics', 'pipeline_case',
            'bench', 'growth', 'total_s', 'total_stage', 'tables', 'plot']
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #e6aaa263
@@ -63,7 +63,7 @@ def movie_record(film: dict, real: dict, rng: random.Random) -> dict:
     }
 
 
-def master_record(m: dict) -> str:
+def master_xml(m: dict) -> str:
     "A Discogs dump `<master>` of a generated master; a search-form title loses its `Artist - ` (the dump has no such prefix)."
     title = m["title"][len(m["artist"]) + 3 :] if m["form"] == "search" else m["title"]
     tags = lambda tag, vals: "".join(f"<{tag}>{escape(v)}</{tag}>" for v in vals)
@@ -92,7 +92,7 @@ def write_raw_zone(
                 fh.write(json.dumps(movie_record(f, movies[(f["tmdb_id"] - 1) % len(movies)], rng)) + "\n")
     with gzip.open(dump, "wt", encoding="utf-8", compresslevel=1) as fh:
         fh.write("<masters>\n")
-        fh.writelines(master_record(m) + "\n" for m in masters)
+        fh.writelines(master_xml(m) + "\n" for m in masters)
         fh.write("</masters>\n")
     desc = {
         "generated": True,
@@ -171,7 +171,7 @@ def auto_links(gold_root: str) -> set[tuple[int, int]]:
     return {(f, m) for f, m, b in zip(*(t.column(c).to_pylist() for c in t.column_names)) if b == "auto"}
 
 
-def stage_metrics(metrics_root: str, run_id: str, stage: str) -> dict:
+def read_stage_metrics(metrics_root: str, run_id: str, stage: str) -> dict:
     "The stage's own metrics JSON of the run."
     return json.loads(Path(metrics_root, run_id, f"{stage}.json").read_text())
 
@@ -196,7 +196,7 @@ def pipeline_case(
             if spark is None
             else run_stage_in_session(spark, step, run_params, project_root)
         )
-        m = metrics[step] = stage_metrics(os.path.join(out, "metrics"), run_id, step)
+        m = metrics[step] = read_stage_metrics(os.path.join(out, "metrics"), run_id, step)
         rows_in = sum(m["rows_in"].values())
         stages[step] = {
             **measured,

@@ -16,10 +16,12 @@ from pathlib import Path
 from pptx import Presentation
 from pptx.util import Inches, Pt
 
+from ..storage import local_path
+
 # %% auto #0
 __all__ = ['FAULT_RE', 'GROUPS', 'PNG_MANIFEST', 'case_kind', 'junit_counts', 'case_group', 'junit_group_times',
-           'group_time_lines', 'read_test_reports', 'summary_line', 'write_test_summary', 'local_path', 'stage_volumes',
-           'build_deck', 'export_pngs', 'make_slides']
+           'group_time_lines', 'read_test_reports', 'summary_line', 'write_test_summary', 'stage_volumes', 'build_deck',
+           'export_pngs', 'make_slides']
 
 # %% ../../nbs/tools/slides.ipynb #7ec7a10d
 FAULT_RE = re.compile(
@@ -126,11 +128,6 @@ def write_test_summary(metrics_dir: str = "metrics") -> str:
     return text
 
 # %% ../../nbs/tools/slides.ipynb #4a96a503
-def local_path(uri: str) -> str:
-    "A local file path from a `file:` URI or a plain path; other schemes are returned unchanged."
-    return uri[5:].replace("///", "/", 1) if uri.startswith("file:") else uri
-
-
 def _title_only(prs, title: str):
     slide = prs.slides.add_slide(prs.slide_layouts[5])
     slide.shapes.title.text = title
@@ -322,11 +319,8 @@ def export_pngs(deck: str, plots: list[str], out_dir: str) -> list[str]:
         pdf.unlink()
         written = sorted(out.glob("slide-*.png"))
     else:
-        written = [
-            Path(shutil.copyfile(local_path(p), out / Path(local_path(p)).name))
-            for p in plots
-            if Path(local_path(p)).exists()
-        ]
+        on_disk = [Path(f) for f in map(local_path, plots) if f and Path(f).exists()]
+        written = [Path(shutil.copyfile(f, out / f.name)) for f in on_disk]
     manifest.write_text("".join(f"{p.name}\n" for p in written))
     return sorted(str(p) for p in written)
 

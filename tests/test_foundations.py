@@ -1,3 +1,5 @@
+"What every stage stands on: the config and its parameters, the runtime (Spark session, secrets), storage and tables, the output root's lock and the stage metrics."
+
 import json
 import os
 import random
