@@ -28,7 +28,7 @@ def has_scheme(uri: str) -> bool:
     head, sep, _ = uri.partition(":")
     return bool(sep) and len(head) > 1 and "/" not in head
 
-
+# %% ../nbs/00_config.ipynb #614be028
 def join_uri(root: str, *parts: str) -> str:
     "Join URI parts with single slashes, keeping the scheme and authority of `root`."
     out = root.rstrip("/")
@@ -38,7 +38,7 @@ def join_uri(root: str, *parts: str) -> str:
             out = f"{out}/{p}"
     return out
 
-
+# %% ../nbs/00_config.ipynb #4476bde1
 def find_project_root(start: str | None = None) -> str:
     "The nearest folder at or above `start` (default: cwd) holding `settings.ini`, else `start`."
     here = Path(start or os.getcwd()).resolve()
@@ -47,7 +47,7 @@ def find_project_root(start: str | None = None) -> str:
             return str(d)
     return str(here)
 
-
+# %% ../nbs/00_config.ipynb #a7072100
 def resolve_uri(path: str, project_root: str) -> str:
     "URIs and absolute paths unchanged; relative local paths anchored at `project_root`."
     if not path or has_scheme(path) or posixpath.isabs(path):
@@ -64,11 +64,13 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 class ConfigError(ValueError):
     "A parameter is unknown or has a value that cannot be used."
 
-
+# %% ../nbs/00_config.ipynb #e024020e
 PARAM_CHOICES = {
     "tmdb_source": ("replay", "api", "record"),
     "discogs_source": ("replay", "api", "record", "dump"),
 }
+
+# %% ../nbs/00_config.ipynb #5c0345fd
 PATH_FIELDS = (
     "raw_root",
     "output_root",
@@ -95,7 +97,7 @@ def check_root(name: str, path: str) -> str:
         )
     return path
 
-
+# %% ../nbs/00_config.ipynb #09d18e36
 def lake_path(name: str, path: str, lake_root: str) -> str:
     "Where output root `name` goes on Databricks: a lake or `/Volumes` path as given; a repo-relative one under `lake_root`."
     if path.startswith("/Workspace/"):
@@ -114,7 +116,7 @@ def lake_path(name: str, path: str, lake_root: str) -> str:
     rel = rel[len(LOCAL_OUTPUT) :] if rel == LOCAL_OUTPUT or rel.startswith(LOCAL_OUTPUT + "/") else rel
     return join_uri(lake_root, rel)
 
-
+# %% ../nbs/00_config.ipynb #3a54c800
 @dataclass(frozen=True)
 class PipelineConfig:
     "Every parameter of the pipeline; notebooks, widgets, the CLI and tests all build it with `from_params`."
@@ -232,7 +234,7 @@ class PipelineConfig:
     def shrink_guard(self, root: str) -> str:
         return "" if self.allow_shrink else f"{root}={getattr(self, root)!r}"
 
-
+# %% ../nbs/00_config.ipynb #4773f4fb
 def _coerce(name: str, value, kind: type):
     if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
         return value

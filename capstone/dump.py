@@ -22,6 +22,8 @@ __all__ = ['RECORD_PARSERS', 'xml_parser', 'release_record', 'master_record', 'p
 
 # %% ../nbs/03b_dump.ipynb #0408d64e
 _ENVELOPE_RE = re.compile(r"^\s*(<\?xml[^>]*\?>)?\s*(<(releases|masters)>)?\s*$")
+
+# %% ../nbs/03b_dump.ipynb #a96ff6fe
 _ID_RE = re.compile(r'\s*id="([^"]*)"')
 
 
@@ -29,27 +31,27 @@ def xml_parser() -> etree.XMLParser:
     "A strict lxml parser: no recovery, no entity expansion, no network."
     return etree.XMLParser(recover=False, huge_tree=True, resolve_entities=False, no_network=True, collect_ids=False)
 
-
+# %% ../nbs/03b_dump.ipynb #1ff2a5e2
 def _int_or_none(s):
     return int(s) if s not in (None, "") else None
 
-
+# %% ../nbs/03b_dump.ipynb #43d75d06
 def _fields(el) -> dict:
     "Child tag → text of an element, in one pass."
     return {c.tag: c.text for c in el}
 
-
+# %% ../nbs/03b_dump.ipynb #d5db6f6b
 def _artists(el) -> list[dict]:
     return [
         {"id": _int_or_none(f.get("id")), "name": f.get("name"), "anv": f.get("anv"), "role": f.get("role")}
         for f in map(_fields, el)
     ]
 
-
+# %% ../nbs/03b_dump.ipynb #6b2b9eae
 def _texts(el) -> list:
     return [c.text for c in el]
 
-
+# %% ../nbs/03b_dump.ipynb #f783b947
 def release_record(el) -> dict:
     "A `<release>` element as a dict of the fields the pipeline keeps, read in one pass over its children."
     r = {
@@ -98,7 +100,7 @@ def release_record(el) -> dict:
             ]
     return r
 
-
+# %% ../nbs/03b_dump.ipynb #832899a8
 def master_record(el) -> dict:
     "A `<master>` element as a dict of the fields the pipeline keeps, read in one pass over its children."
     r = {
@@ -123,10 +125,10 @@ def master_record(el) -> dict:
             r[tag] = _texts(c)
     return r
 
-
+# %% ../nbs/03b_dump.ipynb #2e7ebf4d
 RECORD_PARSERS = {"release": release_record, "master": master_record}
 
-
+# %% ../nbs/03b_dump.ipynb #a6d5409e
 _PARSE_ERRORS = (etree.XMLSyntaxError, ValueError, TypeError)
 
 
@@ -136,14 +138,14 @@ def _parse_record(body: str, kind: str, parser: etree.XMLParser) -> dict:
         raise ValueError(f"expected <{kind}>, found <{el.tag}>")
     return RECORD_PARSERS[kind](el)
 
-
+# %% ../nbs/03b_dump.ipynb #e82dbde0
 # characters XML 1.0 forbids, raw or as a character reference (real dumps carry a few, in titles and notes)
 _FORBIDDEN_XML_RE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|"
     r"&#(?:x0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));"
 )
 
-
+# %% ../nbs/03b_dump.ipynb #4fd952cb
 def _forbidden_chars(text: str) -> str:
     "The characters XML forbids in `text`, named: 'U+000B ×2, U+0001'."
     found = {}
@@ -153,7 +155,7 @@ def _forbidden_chars(text: str) -> str:
         found[code] = found.get(code, 0) + 1
     return ", ".join(f"U+{c:04X}" + (f" ×{n}" if n > 1 else "") for c, n in found.items())
 
-
+# %% ../nbs/03b_dump.ipynb #7b64a347
 def parse_dump_chunk(
     chunk: str, kind: str, parser: etree.XMLParser | None = None
 ) -> tuple[str | None, dict | None, str | None, str | None]:
@@ -192,7 +194,7 @@ def parse_dump_bytes(data: bytes, kind: str, parser: etree.XMLParser | None = No
     record_id, record, error, repaired = parse_dump_chunk(chunk, kind, parser)
     return record_id, record, error, repaired, chunk[:RAW_TEXT_LIMIT] if error else None, False if error else None
 
-
+# %% ../nbs/03b_dump.ipynb #606e6b5c
 def _arrow_parser(kind: str, record_schema: T.StructType):
     "A `mapInArrow` function: chunks in, typed records out as Arrow structs (no JSON round trip)."
     target = arrow_schema(parsed_schema(record_schema))
@@ -227,14 +229,14 @@ def _arrow_parser(kind: str, record_schema: T.StructType):
 
     return parse
 
-
+# %% ../nbs/03b_dump.ipynb #fd6f4741
 def read_dump_chunks(
     spark: SparkSession, files: list[str], kind: str, partitions: int, ignore_corrupt: bool = False
 ) -> DataFrame:
     "One row per record chunk of the dump `files`, spread over `partitions`."
     return read_raw_text(spark, files, line_sep=f"<{kind} ", ignore_corrupt=ignore_corrupt).repartition(partitions)
 
-
+# %% ../nbs/03b_dump.ipynb #7c28c8bc
 def parse_dump(chunks: DataFrame, kind: str, schema: T.StructType) -> DataFrame:
     "Parsed records (`r`, typed by `schema`) with `record_id`, `_error`, `repaired` and `_raw`; envelope chunks removed."
     # as bytes: a chunk that is not valid UTF-8 reaches Python as it is, to be quarantined with its bytes escaped
@@ -246,7 +248,7 @@ def parse_dump(chunks: DataFrame, kind: str, schema: T.StructType) -> DataFrame:
 def _credited_names(col: str) -> Column:
     return F.transform(F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["anv"], a["name"]))
 
-
+# %% ../nbs/03b_dump.ipynb #e8d9bdf6
 def _dump_evidence(error: Column) -> list[Column]:
     "`_raw` and `_raw_escaped` of a bad record: its chunk's text, or the parsed record when only a value is wrong."
     return [
@@ -254,7 +256,7 @@ def _dump_evidence(error: Column) -> list[Column]:
         F.coalesce("_raw_escaped", F.when(error.isNotNull(), F.lit(False))).alias("_raw_escaped"),
     ]
 
-
+# %% ../nbs/03b_dump.ipynb #84e56cd6
 def prepare_releases(parsed: DataFrame) -> DataFrame:
     "Typed release rows with title key, year and artist keys from parsed dump records."
     error = F.coalesce(F.col("_error"), partial_date_error(F.col("r.released")))
@@ -288,7 +290,7 @@ def prepare_releases(parsed: DataFrame) -> DataFrame:
         *_dump_evidence(error),
     )
 
-
+# %% ../nbs/03b_dump.ipynb #22df2a50
 def prepare_masters(parsed: DataFrame) -> DataFrame:
     "Typed master rows with title key, year (0 means unknown) and artist keys."
     error = F.coalesce(F.col("_error"), partial_date_error(F.col("r.year")))

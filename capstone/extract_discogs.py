@@ -23,12 +23,12 @@ from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, get
 # %% auto #0
 __all__ = ['DUMP_NAME', 'USER_AGENT', 'SEARCH_TYPES', 'SEARCH_STYLES', 'PER_PAGE', 'DEEPEST_RESULT', 'dump_kind', 'land_dump',
            'land_search_replay', 'search_queries', 'pause_when_exhausted', 'discogs_session', 'page_body_problem',
-           'classify_page', 'query_path', 'search_query', 'search_live', 'run_step']
+           'classify_page', 'query_path', 'quarantine_page', 'is_last_page', 'search_query', 'search_live', 'run_step']
 
 # %% ../nbs/02_extract_discogs.ipynb #c82b6238
 DUMP_NAME = re.compile(r"discogs_(\d{8})_(releases|masters|artists|labels)\.xml(\.gz)?$")
 
-
+# %% ../nbs/02_extract_discogs.ipynb #91662ae3
 def dump_kind(uri: str) -> tuple[str, str]:
     "`(date, kind)` from a dump file name such as `discogs_20200806_releases.xml.gz`."
     m = DUMP_NAME.search(uri.rsplit("/", 1)[-1])
@@ -36,7 +36,7 @@ def dump_kind(uri: str) -> tuple[str, str]:
         raise ConfigError(f"{uri!r} is not named like a Discogs dump (discogs_YYYYMMDD_<kind>.xml[.gz])")
     return m.group(1), m.group(2)
 
-
+# %% ../nbs/02_extract_discogs.ipynb #1f1c44aa
 def land_dump(spark: SparkSession, cfg: PipelineConfig, src: str, expected_kind: str) -> str:
     "Copy one dump file unchanged into `raw/discogs/<kind>/`; returns where it landed."
     _, kind = dump_kind(src)
@@ -65,6 +65,8 @@ def land_search_replay(spark: SparkSession, cfg: PipelineConfig, progress: bool 
 
 # %% ../nbs/02_extract_discogs.ipynb #7d0e2b9c
 USER_AGENT = "capstone-soundtracks/0.1 (+https://github.com/capstone-soundtracks; TMDB x Discogs soundtrack linking)"
+
+# %% ../nbs/02_extract_discogs.ipynb #a2f38ba0
 SEARCH_TYPES = ("master", "release")
 SEARCH_STYLES = ("Soundtrack", "Score")
 PER_PAGE = 100
@@ -80,7 +82,7 @@ def search_queries(year_from: int, year_to: int) -> list[dict]:
         for y in range(year_from, year_to + 1)
     ]
 
-
+# %% ../nbs/02_extract_discogs.ipynb #ca446df0
 def pause_when_exhausted(window_s: float = 60.0, stats: FetchStats | None = None):
     "A response hook that sleeps `window_s` when Discogs reports at most 1 request left in its window."
 
@@ -93,7 +95,7 @@ def pause_when_exhausted(window_s: float = 60.0, stats: FetchStats | None = None
 
     return hook
 
-
+# %% ../nbs/02_extract_discogs.ipynb #e36ed87f
 def discogs_session(cfg: PipelineConfig, token: str | None) -> requests.Session:
     "A session for `cfg.discogs_base_url`: token header, User-Agent, retries, the rate limit."
     if not token:
@@ -119,7 +121,7 @@ def page_body_problem(body: bytes) -> str | None:
         return "unexpected shape: expected results and pagination"
     return None
 
-
+# %% ../nbs/02_extract_discogs.ipynb #187d4195
 def classify_page(f: Fetched) -> tuple[str, dict | None, str | None]:
     "`(kind, document, reason)` for one search page."
     if f.status in (401, 403):
@@ -137,7 +139,29 @@ def query_path(q: dict) -> str:
     "A query's folder below the search root: `type=master/style=Score/year=1982`."
     return f"type={q['type']}/style={q['style']}/year={q['year']}"
 
+# %% ../nbs/02_extract_discogs.ipynb #68fa2326
+def quarantine_page(spark: SparkSession, uri: str, f: Fetched, reason: str) -> int:
+    "Set a bad page aside at `uri`, with the runs that found it bad so far; returns them (final at `QUARANTINE_RUNS`)."
+    earlier = json.loads(fs_read_bytes(spark, uri)) if fs_exists(spark, uri) else {"runs": 0}
+    runs = earlier.get("runs", 1) + 1
+    record = {
+        "url": f.url,
+        "status": f.status,
+        "reason": reason,
+        "runs": runs,
+        "final": runs >= QUARANTINE_RUNS,
+        "body": f.body[:2000].decode("utf-8", errors="replace"),
+    }
+    fs_write_bytes(spark, uri, json.dumps(record).encode())
+    return runs
 
+# %% ../nbs/02_extract_discogs.ipynb #8df49976
+def is_last_page(page: int, n: int, pages: int | None, items: int | None, max_pages: int) -> bool:
+    "Whether page `page` (holding `n` results) ends a query: short, the last the API counts, the deepest it serves, or the cap."
+    reached = page >= (pages or 0) and page * PER_PAGE >= (items or 0)
+    return n < PER_PAGE or reached or page * PER_PAGE >= DEEPEST_RESULT or page == max_pages
+
+# %% ../nbs/02_extract_discogs.ipynb #bb50bcde
 def search_query(
     spark: SparkSession,
     cfg: PipelineConfig,
@@ -148,15 +172,7 @@ def search_query(
 ) -> dict:
     "Page one query into the raw zone; returns its counts."
     folder = cfg.raw("discogs", "search", "source=api", query_path(q))
-    out = {
-        "pages": 0,
-        "results": 0,
-        "quarantined": 0,
-        "final_quarantined": 0,
-        "items": None,
-        "too_deep": False,
-        "resumed_pages": 0,
-    }
+    out = dict(pages=0, results=0, quarantined=0, final_quarantined=0, items=None, too_deep=False, resumed_pages=0)
     if fs_exists(spark, join_uri(folder, "_SUCCESS")):
         return json.loads(fs_read_bytes(spark, join_uri(folder, "_SUCCESS")))
     on_disk = {u.rsplit("/", 1)[-1] for u in fs_list(spark, folder, (".json",))}
@@ -180,24 +196,9 @@ def search_query(
                 break
             quarantine = cfg.raw("discogs", "_quarantine", "search", "source=api", query_path(q), name)
             if kind == "quarantined":
-                earlier = json.loads(fs_read_bytes(spark, quarantine)) if fs_exists(spark, quarantine) else {"runs": 0}
-                runs = earlier.get("runs", 1) + 1
+                runs = quarantine_page(spark, quarantine, f, reason)
                 out["quarantined"] += 1
                 out["final_quarantined"] += runs >= QUARANTINE_RUNS
-                fs_write_bytes(
-                    spark,
-                    quarantine,
-                    json.dumps(
-                        {
-                            "url": f.url,
-                            "status": f.status,
-                            "reason": reason,
-                            "runs": runs,
-                            "final": runs >= QUARANTINE_RUNS,
-                            "body": f.body[:2000].decode("utf-8", errors="replace"),
-                        }
-                    ).encode(),
-                )
                 if page == 1:
                     break  # without page 1 the query's size is unknown
                 page += 1
@@ -211,8 +212,7 @@ def search_query(
         out["results"] += n
         out["items"] = pag.get("items", out["items"])
         out["too_deep"] = (out["items"] or 0) > DEEPEST_RESULT
-        reached = page >= (pag.get("pages") or 0) and page * PER_PAGE >= (out["items"] or 0)
-        if n < PER_PAGE or reached or page * PER_PAGE >= DEEPEST_RESULT or page == cfg.discogs_max_pages:
+        if is_last_page(page, n, pag.get("pages"), out["items"], cfg.discogs_max_pages):
             break
         page += 1
     # a query with a quarantined page stays unfinished, and the next run asks for the page again, until it is final
@@ -220,7 +220,7 @@ def search_query(
         fs_write_bytes(spark, join_uri(folder, "_SUCCESS"), json.dumps(out).encode())
     return out
 
-
+# %% ../nbs/02_extract_discogs.ipynb #935430b7
 def search_live(
     spark: SparkSession,
     cfg: PipelineConfig,

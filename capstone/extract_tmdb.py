@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import functools
 import json
 from typing import Callable, Iterable
 from urllib.parse import urlsplit
@@ -25,7 +26,7 @@ from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, batches, f
 __all__ = ['NOT_FOUND_BODY', 'CHANGES', 'parse_movie_ids', 'read_movie_ids', 'TmdbSnapshot', 'tmdb_session', 'make_session',
            'movie_body_problem', 'classify_movie', 'export_name', 'landing_dirs', 'gz_lines', 'land_batch',
            'read_lines', 'read_checkpoint', 'ask_again', 'change_windows', 'last_success_uri', 'changed_ids',
-           'extract_movies', 'run_step']
+           'fetch_movie', 'extract_movies', 'run_step']
 
 # %% ../nbs/01_extract_tmdb.ipynb #7113c1e9
 def parse_movie_ids(lines: Iterable[str]) -> tuple[list[int], int]:
@@ -46,7 +47,7 @@ def parse_movie_ids(lines: Iterable[str]) -> tuple[list[int], int]:
             ids.append(tmdb_id)
     return ids, bad
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #b279ca14
 def read_movie_ids(spark: SparkSession, uri: str) -> tuple[list[int], int]:
     "Parse a (gzipped) daily export file of movie ids from any Hadoop path or http(s) URL."
     if uri.startswith(("http://", "https://")):
@@ -60,7 +61,7 @@ def read_movie_ids(spark: SparkSession, uri: str) -> tuple[list[int], int]:
 # %% ../nbs/01_extract_tmdb.ipynb #a3cec78c
 NOT_FOUND_BODY = b'{"success":false,"status_code":34,"status_message":"The resource you requested could not be found."}'
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #03bb9bf1
 class TmdbSnapshot(requests.adapters.BaseAdapter):
     "A requests adapter that serves recorded `/movie/{id}` bodies from `snapshot_root` the way the live API would."
 
@@ -99,7 +100,7 @@ class TmdbSnapshot(requests.adapters.BaseAdapter):
     def close(self):
         pass
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #21686237
 def tmdb_session(cfg: PipelineConfig, token: str | None = None, api_key: str | None = None) -> requests.Session:
     "A session for `cfg.tmdb_base_url` with TMDB auth, retries and the rate limit."
     if not (token or api_key):
@@ -115,7 +116,7 @@ def tmdb_session(cfg: PipelineConfig, token: str | None = None, api_key: str | N
         params=None if token else {"api_key": api_key},
     )
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #0aec2592
 def make_session(spark: SparkSession, cfg: PipelineConfig, dbutils=None) -> requests.Session:
     "The session for `cfg.tmdb_source`: the API (api, record) or the snapshot (replay)."
     if cfg.tmdb_source == "replay":
@@ -135,7 +136,7 @@ def movie_body_problem(tmdb_id: int, body: bytes) -> str | None:
         return None
     return f"unexpected shape: expected an object with id {tmdb_id}"
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #31c35648
 def classify_movie(tmdb_id: int, f: Fetched, runs: int = 1) -> tuple[str, str]:
     """`(kind, line)`: kind is landed, not_found or quarantined; raises `PermissionError` on 401/403. A quarantine
     line records how many runs have asked for the id (`runs`), and whether it is `final`."""
@@ -171,7 +172,7 @@ def export_name(ids_file: str) -> str:
         name = name.removesuffix(suffix)
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "ids"
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #f301c285
 def landing_dirs(cfg: PipelineConfig, export: str | None = None) -> dict[str, str]:
     "Folders of this extraction (`export` defaults to the id file's name): records, not found, quarantine, checkpoint."
     part = (
@@ -185,12 +186,12 @@ def landing_dirs(cfg: PipelineConfig, export: str | None = None) -> dict[str, st
         "checkpoint": cfg.raw("tmdb", "_checkpoints", *part[:1], part[1] + ".json"),
     }
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #7217858b
 def gz_lines(lines: list[str]) -> bytes:
     "Lines as one gzipped JSONL payload (fixed mtime, so identical input gives identical bytes)."
     return gzip.compress("".join(f"{line}\n" for line in lines).encode("utf-8"), mtime=0)
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #284bba52
 def land_batch(spark: SparkSession, dirs: dict, k: int, results: list[tuple[str, str]]) -> dict:
     "Write batch `k` (side files first, the records file last, each atomically); returns its counts."
     name = f"part-{k:05d}.jsonl.gz"
@@ -205,12 +206,12 @@ def land_batch(spark: SparkSession, dirs: dict, k: int, results: list[tuple[str,
     )
     return {kind: sum(what == kind for what, _ in results) for kind in ("landed", "not_found", "quarantined")}
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #436a91de
 def read_lines(spark: SparkSession, uri: str) -> list[str]:
     "Lines of a gzipped JSONL file; none when it does not exist."
     return gzip.decompress(fs_read_bytes(spark, uri)).decode("utf-8").splitlines() if fs_exists(spark, uri) else []
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #a9ec5d11
 def read_checkpoint(spark: SparkSession, dirs: dict) -> dict:
     """Done batches `{k: {size, landed, not_found, quarantined}}`: every batch whose records file exists. A batch
     landed just before a crash, too late for the checkpoint file, is counted from its files."""
@@ -230,7 +231,7 @@ def read_checkpoint(spark: SparkSession, dirs: dict) -> dict:
         done[k] = noted[k]
     return done
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #b1bf7e0d
 def ask_again(
     spark: SparkSession, dirs: dict, done: dict, fetch: Callable[[int, int], tuple[str, str]], workers: int
 ) -> dict:
@@ -273,7 +274,7 @@ def ask_again(
 # %% ../nbs/01_extract_tmdb.ipynb #8a2e6eaa
 CHANGES = "changes"
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #62165313
 def change_windows(start: dt.date, end: dt.date, days: int = 14) -> list[tuple[dt.date, dt.date]]:
     "`[start, end]` cut into consecutive windows of at most `days` days."
     out, s = [], start
@@ -283,11 +284,11 @@ def change_windows(start: dt.date, end: dt.date, days: int = 14) -> list[tuple[d
         s = e + dt.timedelta(days=1)
     return out
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #53010657
 def last_success_uri(cfg: PipelineConfig) -> str:
     return cfg.raw("tmdb", "_checkpoints", "source=api", "_last_success.json")
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #355dd431
 def changed_ids(
     session: requests.Session,
     cfg: PipelineConfig,
@@ -321,6 +322,30 @@ def changed_ids(
             page += 1
     return ids
 
+# %% ../nbs/01_extract_tmdb.ipynb #b93af892
+def fetch_movie(
+    spark: SparkSession,
+    cfg: PipelineConfig,
+    session: requests.Session,
+    stats: FetchStats,
+    tmdb_id: int,
+    runs: int = 1,
+    timeout: float = 30.0,
+) -> tuple[str, str]:
+    "One film's body with its credits: `(kind, line)` as `classify_movie` gives them; recorded when `tmdb_source=record`."
+    f = get(
+        session,
+        f"{cfg.tmdb_base_url.rstrip('/')}/movie/{tmdb_id}",
+        stats,
+        params={"append_to_response": "credits,external_ids"},
+        timeout=timeout,
+        check=lambda body: movie_body_problem(tmdb_id, body),
+    )
+    kind, line = classify_movie(tmdb_id, f, runs)
+    if cfg.tmdb_source == "record" and kind == "landed":
+        fs_write_bytes(spark, join_uri(cfg.snapshot_root, "tmdb", "movie", f"{tmdb_id}.json"), f.body)
+    return kind, line
+
 # %% ../nbs/01_extract_tmdb.ipynb #73b8bc76
 def extract_movies(
     spark: SparkSession,
@@ -339,22 +364,7 @@ def extract_movies(
     work = batches(ids, batch_size)
     done = {k: v for k, v in done.items() if k < len(work) and v["size"] == len(work[k])}  # same cut, else redo
     stats = stats or FetchStats()
-    record = cfg.tmdb_source == "record"
-    base = cfg.tmdb_base_url.rstrip("/")
-
-    def one(tmdb_id: int, runs: int = 1) -> tuple[str, str]:
-        f = get(
-            session,
-            f"{base}/movie/{tmdb_id}",
-            stats,
-            params={"append_to_response": "credits,external_ids"},
-            timeout=timeout,
-            check=lambda body: movie_body_problem(tmdb_id, body),
-        )
-        kind, line = classify_movie(tmdb_id, f, runs)
-        if record and kind == "landed":
-            fs_write_bytes(spark, join_uri(cfg.snapshot_root, "tmdb", "movie", f"{tmdb_id}.json"), f.body)
-        return kind, line
+    one = functools.partial(fetch_movie, spark, cfg, session, stats, timeout=timeout)
 
     def one_new(tmdb_id: int) -> tuple[str, str]:
         result = one(tmdb_id)
@@ -395,7 +405,7 @@ def extract_movies(
         "quarantine": retried,
     }
 
-
+# %% ../nbs/01_extract_tmdb.ipynb #49abadf6
 def run_step(
     spark: SparkSession, cfg: PipelineConfig, progress: bool = True, dbutils=None, batch_size: int = 500
 ) -> dict:

@@ -27,6 +27,8 @@ __all__ = ['RETRY_STATUSES', 'QUARANTINE_RUNS', 'SECRET_PARAMS', 'SECRET_IN_TEXT
 
 # %% ../nbs/00b_fetch.ipynb #b43280ee
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+
+# %% ../nbs/00b_fetch.ipynb #effdaa6d
 QUARANTINE_RUNS = 3  # runs of one extraction that ask again for what it quarantined, before that is final
 
 
@@ -38,7 +40,7 @@ class JitteredRetry(Retry):
         base = super().get_backoff_time()
         return base + random.uniform(0, self.backoff_factor / 2) if base > 0 else base
 
-
+# %% ../nbs/00b_fetch.ipynb #0a1a6f31
 def api_session(
     base_url: str,
     per_second: float,
@@ -79,7 +81,7 @@ def api_session(
 # %% ../nbs/00b_fetch.ipynb #e58b18aa
 SECRET_PARAMS = ("api_key", "key", "secret", "token", "access_token")
 
-
+# %% ../nbs/00b_fetch.ipynb #bbbcd54a
 def strip_secrets(url: str) -> str:
     "`url` with the values of secret query parameters replaced by `REDACTED`."
     parts = urlsplit(url)
@@ -88,10 +90,10 @@ def strip_secrets(url: str) -> str:
     ]
     return urlunsplit(parts._replace(query=urlencode(query, safe="/:")))
 
-
+# %% ../nbs/00b_fetch.ipynb #b99c2b46
 SECRET_IN_TEXT = re.compile(r"\b(" + "|".join(SECRET_PARAMS) + r")=[^&\s'\"]+", re.IGNORECASE)
 
-
+# %% ../nbs/00b_fetch.ipynb #bd7a99ed
 class RedactSecrets(logging.Filter):
     "A logging filter that blanks secret query parameters in a record's message (urllib3 logs retried URLs)."
 
@@ -101,7 +103,7 @@ class RedactSecrets(logging.Filter):
             record.msg, record.args = SECRET_IN_TEXT.sub(r"\1=REDACTED", message), None
         return True
 
-
+# %% ../nbs/00b_fetch.ipynb #0c1263bc
 def redact_http_logs() -> None:
     "Install `RedactSecrets` on the loggers that print request URLs (once; safe to call again)."
     for name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
@@ -109,7 +111,7 @@ def redact_http_logs() -> None:
         if not any(isinstance(f, RedactSecrets) for f in logger.filters):
             logger.addFilter(RedactSecrets())
 
-
+# %% ../nbs/00b_fetch.ipynb #132d7e49
 def session_secrets(session: requests.Session) -> list[str]:
     "The credentials a session sends: the value in its Authorization header and its secret query parameters."
     auth = session.headers.get("Authorization", "")
@@ -127,7 +129,7 @@ class Fetched:
     body: bytes = b""
     error: str | None = None
 
-
+# %% ../nbs/00b_fetch.ipynb #0dc1817d
 @dataclass
 class FetchStats:
     "Request counters shared by the worker threads of one extraction."
@@ -168,14 +170,14 @@ class FetchStats:
             "requests_per_s": round(self.requests / elapsed, 2),
         }
 
-
+# %% ../nbs/00b_fetch.ipynb #875b0df7
 BODY_ERRORS = (
     requests.exceptions.ChunkedEncodingError,
     requests.exceptions.ContentDecodingError,
     requests.exceptions.ConnectionError,
 )  # what reading a body that stops half-way raises
 
-
+# %% ../nbs/00b_fetch.ipynb #880b9063
 def read_body(r: requests.Response) -> bytes:
     "The whole body; `ChunkedEncodingError` when fewer bytes came than `Content-Length` announced."
     body = r.content
@@ -185,7 +187,7 @@ def read_body(r: requests.Response) -> bytes:
         raise requests.exceptions.ChunkedEncodingError(f"body cut off at {r.raw.tell()} of {expected} bytes")
     return body
 
-
+# %% ../nbs/00b_fetch.ipynb #994a5b27
 def get(
     session: requests.Session,
     url: str,
@@ -231,7 +233,7 @@ def batches(keys: list, size: int) -> list[list]:
     "`keys` in consecutive batches of at most `size`."
     return [keys[i : i + size] for i in range(0, len(keys), size)]
 
-
+# %% ../nbs/00b_fetch.ipynb #fcfaad65
 def fetch_all(fn: Callable, keys: list, workers: int) -> Iterator:
     "`fn(key)` for every key on a bounded pool of threads, results in key order; the first exception is raised."
     if workers <= 1:

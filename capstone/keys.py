@@ -41,6 +41,8 @@ SOUNDTRACK_PHRASES = [
     r"\bo\.\s?s\.\s?t\b\.?",
     r"\bost\b",
 ]
+
+# %% ../nbs/00g_keys.ipynb #d84cee28
 EDITION_PHRASES = [
     r"\d+(?:st|nd|rd|th)? anniversary(?: edition)?",
     r"(?:super |special |collector'?s |limited |expanded |"
@@ -75,7 +77,7 @@ def split_artist_title(text: str | None) -> tuple[str | None, str | None]:
     parts = re.split(r"\s+[-–]\s+", text, maxsplit=1)
     return (parts[0].strip(), parts[1].strip()) if len(parts) == 2 else (None, text.strip())
 
-
+# %% ../nbs/00g_keys.ipynb #ddfd6612
 def fold_text(text: str) -> str:
     "Casefold, strip accents and punctuation, `&` to `and`, collapse spaces."
     text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text).casefold())
@@ -84,7 +86,7 @@ def fold_text(text: str) -> str:
     text = re.sub(r"[^\w]+", " ", text, flags=re.UNICODE).replace("_", " ")
     return " ".join(text.split())
 
-
+# %% ../nbs/00g_keys.ipynb #d398e483
 def normalize_title(text: str | None) -> str | None:
     "Title key: alias and soundtrack/edition noise removed, folded; sequel numbers and subtitles kept."
     if text is None:
@@ -104,7 +106,7 @@ def normalize_title(text: str | None) -> str | None:
         key = re.sub(r"(?: (?:the|and))+$", "", key)
     return key or None
 
-
+# %% ../nbs/00g_keys.ipynb #42a0a4b5
 def normalize_artist(name: str | None) -> str | None:
     "Artist key: Discogs' `(4)` disambiguation, `*` name variation, `=` alias and a leading 'The' removed, folded."
     if name is None:
@@ -118,7 +120,7 @@ def normalize_artist(name: str | None) -> str | None:
 def _title_key_udf(s: pd.Series) -> pd.Series:
     return s.map(lambda x: normalize_title(x) if isinstance(x, str) else None)
 
-
+# %% ../nbs/00g_keys.ipynb #92accdce
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _title_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(
@@ -127,7 +129,7 @@ def _title_keys_udf(s: pd.Series) -> pd.Series:
         )
     )
 
-
+# %% ../nbs/00g_keys.ipynb #2adb9873
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _artist_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(
@@ -136,17 +138,17 @@ def _artist_keys_udf(s: pd.Series) -> pd.Series:
         )
     )
 
-
+# %% ../nbs/00g_keys.ipynb #a7ba1881
 def title_key(col: Column) -> Column:
     "Title key of a string column."
     return _title_key_udf(col)
 
-
+# %% ../nbs/00g_keys.ipynb #1e37e793
 def title_keys(col: Column) -> Column:
     "Distinct, sorted title keys of an array-of-strings column."
     return _title_keys_udf(col)
 
-
+# %% ../nbs/00g_keys.ipynb #b9a34a90
 def artist_keys(col: Column) -> Column:
     "Distinct, sorted artist keys of an array-of-strings column."
     return _artist_keys_udf(col)

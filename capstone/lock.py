@@ -24,13 +24,15 @@ __all__ = ['LOCK_NAME', 'LOCK_STALE_AFTER', 'LockedError', 'lock_record', 'holde
 
 # %% ../nbs/00f_lock.ipynb #7b6d75d8
 LOCK_NAME = "_capstone.lock"
+
+# %% ../nbs/00f_lock.ipynb #7efde56d
 LOCK_STALE_AFTER = dt.timedelta(hours=24)  # beyond any run of the job (its timeout is 4 h), for holders on other hosts
 
 
 class LockedError(RuntimeError):
     "Another run is writing to this output root."
 
-
+# %% ../nbs/00f_lock.ipynb #6ec423b1
 def lock_record(run_id: str) -> dict:
     "Who holds a lock: owner, host, pid, run id and start time."
     try:
@@ -45,7 +47,7 @@ def lock_record(run_id: str) -> dict:
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
 
-
+# %% ../nbs/00f_lock.ipynb #20863c81
 def holder_gone(holder: dict, now: dt.datetime | None = None) -> bool:
     "True when a lock's holder cannot be running: a dead process on this host, or a lock too old on another."
     if holder.get("host") == socket.gethostname():
@@ -88,7 +90,7 @@ def _create_exclusive(spark: SparkSession | None, uri: str, data: bytes) -> bool
         out.close()
     return True
 
-
+# %% ../nbs/00f_lock.ipynb #b33eaa69
 def acquire_lock(spark: SparkSession | None, output_root: str, run_id: str, say=print) -> bool:
     "Lock `output_root` for `run_id`: True when taken now, False when the run holds it already; else `LockedError`."
     uri = join_uri(output_root, LOCK_NAME)
@@ -116,7 +118,7 @@ def acquire_lock(spark: SparkSession | None, output_root: str, run_id: str, say=
         fs_delete(spark, uri)
     raise LockedError(f"could not take the lock {uri}")
 
-
+# %% ../nbs/00f_lock.ipynb #0aed6d96
 def release_lock(spark: SparkSession | None, output_root: str, run_id: str) -> None:
     "Remove the lock on `output_root` if `run_id` holds it."
     uri = join_uri(output_root, LOCK_NAME)
@@ -127,7 +129,7 @@ def release_lock(spark: SparkSession | None, output_root: str, run_id: str) -> N
     if holder.get("run_id") == run_id:
         fs_delete(spark, uri)
 
-
+# %% ../nbs/00f_lock.ipynb #dafd22ed
 @contextmanager
 def output_lock(spark: SparkSession | None, output_root: str, run_id: str) -> Iterator[bool]:
     "Hold the lock on `output_root` for the block; released at the end only by whoever took it."

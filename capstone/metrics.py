@@ -41,7 +41,7 @@ class StageMetrics:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
 
-
+# %% ../nbs/00d_metrics.ipynb #0804bb21
 @contextmanager
 def stage_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> Iterator[StageMetrics]:
     "Time a stage, holding the output root's lock, and write its metrics JSON when it ends, succeeded or failed."
@@ -63,7 +63,7 @@ def stage_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> Itera
         m.duration_s = round(time.perf_counter() - t0, 3)
         fs_write_bytes(spark, cfg.metrics_path(stage), m.to_json().encode())
 
-
+# %% ../nbs/00d_metrics.ipynb #618676d2
 def read_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> dict:
     "The metrics JSON of `stage` in this run."
     return json.loads(fs_read_bytes(spark, cfg.metrics_path(stage)))

@@ -44,7 +44,7 @@ __all__ = ['COMPOSER_JOBS', 'RAW_FOLDERS', 'parse_tmdb_movies', 'prepare_search_
 # %% ../nbs/03_prepare.ipynb #094acc1f
 COMPOSER_JOBS = ["Original Music Composer", "Music", "Composer", "Music Score Composer"]
 
-
+# %% ../nbs/03_prepare.ipynb #1d9d747e
 def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
     "JSONL lines (`value`) to typed film rows; a bad line keeps its text (`_raw`), its id where readable and an `_error`."
     j = F.from_json("value", TMDB_MOVIE_SCHEMA, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"})
@@ -95,14 +95,14 @@ def _split_artist_title_udf(s: pd.Series) -> pd.DataFrame:
         [split_artist_title(x) if isinstance(x, str) else (None, None) for x in s], columns=["artist", "title"]
     )
 
-
+# %% ../nbs/03_prepare.ipynb #67c58bbd
 def _query_of(urls: Column) -> Column:
     url = F.coalesce(urls["next"], urls["last"], urls["prev"], urls["first"])
     q = F.regexp_replace(F.parse_url(url, F.lit("QUERY"), F.lit("q")), r"\+", " ")
     # url_decode throws on a malformed escape; such a query is kept as it is
     return F.when(q.rlike("%(?![0-9A-Fa-f]{2})"), q).otherwise(F.call_function("url_decode", q))
 
-
+# %% ../nbs/03_prepare.ipynb #22c0ed09
 def prepare_search_results(raw: DataFrame) -> DataFrame:
     "One row per search result: a bad result is one error row, and so is a file that is not a search response."
     permissive = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": "_corrupt_record"}
@@ -166,17 +166,17 @@ class RawSource:
         raw = read_raw_text(spark, files, self.line_sep, self.whole_text, ignore_corrupt)
         return self.parse(raw.repartition(self.partitions) if self.partitions else raw)
 
-
+# %% ../nbs/03_prepare.ipynb #19b51379
 def file_fault_rows(spark: SparkSession, faults: dict[str, str]) -> DataFrame:
     "One error row per unusable file: its path and the reason; it goes to quarantine like any bad record."
     return spark.createDataFrame([(f, why) for f, why in sorted(faults.items())], "source_file string, _error string")
 
-
+# %% ../nbs/03_prepare.ipynb #882e0e04
 def readable_records(spark: SparkSession, source: RawSource, file: str) -> int:
     "Records a corrupt file yields before its fault (the last one may be cut, and is counted)."
     return source.read(spark, [file], ignore_corrupt=True).count()
 
-
+# %% ../nbs/03_prepare.ipynb #e2774e7f
 def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guarded_by: str = "") -> tuple[int, int]:
     df = df.persist()
     try:
@@ -186,7 +186,7 @@ def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guarded
         df.unpersist()
     return n_in, n_out
 
-
+# %% ../nbs/03_prepare.ipynb #013ee474
 def stage_source(
     spark: SparkSession, source: RawSource, uri: str, key: str, order: list[Column], guarded_by: str = ""
 ) -> tuple[int, int, int, list[dict]]:
@@ -216,16 +216,16 @@ def stage_source(
     ]
     return n_in, n_out, len(sizes), quarantined
 
-
+# %% ../nbs/03_prepare.ipynb #23d948c2
 def _dump_order() -> list[Column]:
     # a newer dump supersedes an older one: the dump date is in the file name (discogs_YYYYMMDD_...)
     dump_date = F.regexp_extract("source_file", r"discogs_(\d{8})_", 1)
     return [dump_date.desc()] + latest_first()
 
-
+# %% ../nbs/03_prepare.ipynb #1878f302
 RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters"), ("discogs", "search")]
 
-
+# %% ../nbs/03_prepare.ipynb #e9011e76
 def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSource, str, list[Column]]]:
     "Each staging table's raw source, key and supersession order."
 
@@ -249,7 +249,7 @@ def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSour
         ),
     }
 
-
+# %% ../nbs/03_prepare.ipynb #e70b94aa
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "Parse the raw zone into staging tables `films`, `releases`, `masters`, `search_results`; returns the metrics."
     parts = max(spark.sparkContext.defaultParallelism, cfg.shuffle_partitions)

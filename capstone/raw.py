@@ -21,19 +21,19 @@ __all__ = ['zero_as_null', 'partial_date_year', 'partial_date_error', 'raw_files
 # %% ../nbs/03a_raw.ipynb #a1958854
 _PARTIAL_DATE = r"^(\d{4})(-\d{1,2}(-\d{1,2})?)?$"
 
-
+# %% ../nbs/03a_raw.ipynb #ec7098d1
 def zero_as_null(col: Column) -> Column:
     "Null where `col` is 0 (Discogs' unknown marker); `F.nullif` is broken on PySpark 3.5.0, Databricks 14.3's Spark."
     return F.when(col != 0, col)
 
-
+# %% ../nbs/03a_raw.ipynb #23cdff8f
 def partial_date_year(col: Column) -> Column:
     "Year of a partial date such as `1999-03-00` or `1999`; null when empty, unknown (`0`) or unparseable."
     s = F.trim(col)
     year = F.regexp_extract(s, _PARTIAL_DATE, 1)
     return F.when(year != "", zero_as_null(year.cast("int")))
 
-
+# %% ../nbs/03a_raw.ipynb #46aead30
 def partial_date_error(col: Column) -> Column:
     "Why a date string is unusable, or null when it is fine, empty or the unknown marker `0`."
     s = F.trim(col)
@@ -46,7 +46,7 @@ def raw_files(spark: SparkSession, folder: str, suffix: str) -> dict[str, int]:
     sizes = fs_sizes(spark, folder)
     return {f: sizes[f] for f in fs_list(spark, folder, (suffix, *(suffix + c for c in COMPRESSED_SUFFIXES)))}
 
-
+# %% ../nbs/03a_raw.ipynb #909702ac
 def read_raw_text(
     spark: SparkSession,
     files: list[str],
@@ -66,7 +66,7 @@ def read_raw_text(
         F.col("_metadata.file_modification_time").alias("ingested_at"),
     ).withColumn("ordinal", F.monotonically_increasing_id())
 
-
+# %% ../nbs/03a_raw.ipynb #0a04e5ac
 def escape_invalid_utf8(data: bytes | None, limit: int = RAW_TEXT_LIMIT) -> tuple[str | None, bool]:
     "`(text, escaped)`: `data` as UTF-8 text of at most `limit` characters; invalid bytes are written `\\xNN` and flagged."
     if data is None:
@@ -76,10 +76,10 @@ def escape_invalid_utf8(data: bytes | None, limit: int = RAW_TEXT_LIMIT) -> tupl
     except UnicodeDecodeError:
         return data.decode("utf-8", "backslashreplace")[:limit], True
 
-
+# %% ../nbs/03a_raw.ipynb #87f44205
 _ID_AFTER_KEY = re.compile(r"\s*:\s*(-?\d+)")
 
-
+# %% ../nbs/03a_raw.ipynb #cb52aa22
 def top_level_id(text: str | None) -> str | None:
     "The number under the outermost object's `id` key of JSON text, even when the text is cut off or broken."
     depth, i, n = 0, 0, len(text or "")
@@ -98,7 +98,7 @@ def top_level_id(text: str | None) -> str | None:
         i += 1
     return None
 
-
+# %% ../nbs/03a_raw.ipynb #e0efa1b8
 @F.pandas_udf(EVIDENCE)
 def _evidence_udf(s: pd.Series) -> pd.DataFrame:
     rows = []
@@ -108,12 +108,12 @@ def _evidence_udf(s: pd.Series) -> pd.DataFrame:
         rows.append((raw, escaped, top_level_id(full)))
     return pd.DataFrame(rows, columns=EVIDENCE.fieldNames())
 
-
+# %% ../nbs/03a_raw.ipynb #3a5a3d43
 def bad_record_evidence(text: Column, bad: Column) -> Column:
     "For a bad record (`bad`): its text as valid UTF-8 (`raw`, `raw_escaped`) and its JSON `id` where readable."
     return _evidence_udf(F.when(bad, text.cast("binary")))
 
-
+# %% ../nbs/03a_raw.ipynb #4ecd47a5
 def keep_latest(df: DataFrame, key: str, order: list[Column]) -> DataFrame:
     "One row per `key` among rows without `_error`: the first by `order`. Null keys and error rows all pass through."
     eligible = F.col(key).isNotNull() & F.col("_error").isNull()
@@ -121,7 +121,7 @@ def keep_latest(df: DataFrame, key: str, order: list[Column]) -> DataFrame:
     ranked = df.withColumn("_rank", F.when(~eligible, 1).otherwise(F.row_number().over(w)))
     return ranked.where("_rank = 1").drop("_rank")
 
-
+# %% ../nbs/03a_raw.ipynb #c1b3f09e
 def latest_first() -> list[Column]:
     "Ordering that puts the latest ingestion first: file time, then file name, then position in the file."
     return [F.col("ingested_at").desc(), F.col("source_file").desc(), F.col("ordinal").desc()]

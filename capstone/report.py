@@ -28,14 +28,14 @@ def reports_dir(cfg: PipelineConfig) -> str:
     "Where this run's plots go."
     return join_uri(cfg.output_root, "reports", cfg.run_id)
 
-
+# %% ../nbs/06_report.ipynb #1d1436d2
 def figure_png(fig: Figure) -> bytes:
     "A matplotlib figure as PNG bytes."
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
 
-
+# %% ../nbs/06_report.ipynb #6a6643d2
 def save_figure(spark: SparkSession, fig: Figure, uri: str) -> str:
     "Write a matplotlib figure as PNG to `uri`; returns `uri`."
     return fs_write_bytes(spark, uri, figure_png(fig))
@@ -43,7 +43,7 @@ def save_figure(spark: SparkSession, fig: Figure, uri: str) -> str:
 # %% ../nbs/06_report.ipynb #5d59b8dc
 NO_SOUNDTRACK = "(no linked soundtrack)"
 
-
+# %% ../nbs/06_report.ipynb #cb11128b
 def soundtrack_groups(enriched: DataFrame, field: str = "soundtrack_genres") -> DataFrame:
     "One row per (film, group): the film's soundtrack genres or styles, or `(no linked soundtrack)`."
     values = F.filter(F.coalesce(F.col(field), F.array()), lambda g: g != "Stage & Screen")
@@ -54,7 +54,7 @@ def soundtrack_groups(enriched: DataFrame, field: str = "soundtrack_genres") -> 
     )
     return enriched.select("tmdb_id", "popularity", "vote_average", "vote_count", F.explode(group).alias("group"))
 
-
+# %% ../nbs/06_report.ipynb #1d24ac1c
 def group_summary(groups: DataFrame, metric: str, min_group_size: int = 10) -> pd.DataFrame:
     "Count, quartiles, whiskers (min, max) and mean of `metric` per group, with `enough` for groups big enough to read."
     q = F.percentile_approx(metric, [0.25, 0.5, 0.75], 10000)
@@ -181,7 +181,7 @@ def plot_score_histogram(ax, scored: DataFrame, review_threshold: float, auto_th
     ax.legend()
     return ax
 
-
+# %% ../nbs/06_report.ipynb #2936aec5
 def plot_pr_curve(ax, curve: pd.DataFrame, title: str):
     "Precision against recall over the score threshold."
     ax.plot(curve.recall, curve.precision, marker="o", ms=3, drawstyle="steps-post")
@@ -241,7 +241,7 @@ def stage_table(metrics: dict) -> pd.DataFrame:
             )
     return pd.DataFrame(rows, columns=["stage", "table", "rows_in", "rows_out", "rows_quarantined"])
 
-
+# %% ../nbs/06_report.ipynb #2f14e2d7
 def duration_table(metrics: dict) -> pd.DataFrame:
     "One row per stage with its status and duration in seconds."
     return pd.DataFrame(

@@ -30,7 +30,7 @@ def widget_params(defaults: dict, dbutils=None) -> dict:
         values[name] = dbutils.widgets.get(name)
     return values
 
-
+# %% ../nbs/00a_runtime.ipynb #6d404537
 def notebook_config(defaults: dict, dbutils=None, project_root: str | None = None, environ=None) -> PipelineConfig:
     "The one config of a notebook run, from its `parameters` cell or, on Databricks, its widgets and the lake root."
     # on Databricks (dbutils given) repo-relative output roots move under the cluster's CAPSTONE_LAKE_ROOT
@@ -39,10 +39,10 @@ def notebook_config(defaults: dict, dbutils=None, project_root: str | None = Non
         project_root=project_root, lake_root=lake_root, **widget_params(defaults, dbutils)
     )
 
-
+# %% ../nbs/00a_runtime.ipynb #4d6b366d
 SECRET_KEYS = {"TMDB_READ_TOKEN": "tmdb-read-token", "TMDB_API_KEY": "tmdb-api-key", "DISCOGS_TOKEN": "discogs-token"}
 
-
+# %% ../nbs/00a_runtime.ipynb #8e3332b4
 def get_secret(name: str, cfg: PipelineConfig, dbutils=None) -> str | None:
     "Credential `name` from the secret scope `cfg.secret_scope` when set, else from the environment; None if absent."
     if name not in SECRET_KEYS:
@@ -62,14 +62,14 @@ def get_secret(name: str, cfg: PipelineConfig, dbutils=None) -> str | None:
 # %% ../nbs/00a_runtime.ipynb #5593a868
 RUNTIME_CONSTRAINTS = "infrastructure/databricks/runtime-14.3-lts.txt"
 
-
+# %% ../nbs/00a_runtime.ipynb #dfe6381a
 def _installed(dist: str) -> bool:
     try:
         return bool(importlib.metadata.version(dist))
     except importlib.metadata.PackageNotFoundError:
         return False
 
-
+# %% ../nbs/00a_runtime.ipynb #67c814ef
 def install_on_databricks(
     ipython, environ=None, project_root: str | None = None, installed: bool | None = None
 ) -> str | None:
@@ -89,7 +89,7 @@ def local_spark_env() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-
+# %% ../nbs/00a_runtime.ipynb #358e22fe
 def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
     "The active Spark session, or a local one configured for this pipeline."
     active = SparkSession.getActiveSession()
@@ -112,7 +112,7 @@ def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> 
     spark.sparkContext.setLogLevel("ERROR")
     return check_storage(spark, cfg) if cfg else spark
 
-
+# %% ../nbs/00a_runtime.ipynb #15cf9f49
 def check_storage(spark: SparkSession, cfg: PipelineConfig) -> SparkSession:
     "Fail at once, naming the parameter, when a path's scheme (e.g. `abfss://`) has no Hadoop FileSystem in this Spark."
     jvm = spark.sparkContext._jvm

@@ -167,7 +167,7 @@ EVIDENCE = T.StructType(
     ]
 )
 
-
+# %% ../nbs/00e_schemas.ipynb #fe4dbced
 def parsed_schema(record_schema: T.StructType) -> T.StructType:
     "Schema of parsed dump chunks: the typed record `r`, its id, provenance, `_error`, `repaired` and the evidence."
     return T.StructType(

@@ -31,7 +31,7 @@ def hadoop_path(spark: SparkSession, uri: str):
     fs.setWriteChecksum(False)
     return fs, path
 
-
+# %% ../nbs/00c_storage.ipynb #a96cb961
 def local_path(uri: str) -> str | None:
     "The driver's file-system path of a plain path or `file:` URI; None for any other scheme."
     if not has_scheme(uri):
@@ -40,7 +40,7 @@ def local_path(uri: str) -> str | None:
         return "/" + uri[len("file:") :].lstrip("/")
     return None
 
-
+# %% ../nbs/00c_storage.ipynb #1ac92367
 def fs_exists(spark: SparkSession, uri: str) -> bool:
     "True when a file or folder exists at `uri`."
     local = local_path(uri)
@@ -49,7 +49,7 @@ def fs_exists(spark: SparkSession, uri: str) -> bool:
     fs, path = hadoop_path(spark, uri)
     return bool(fs.exists(path))
 
-
+# %% ../nbs/00c_storage.ipynb #bfb8b550
 def fs_delete(spark: SparkSession | None, uri: str) -> bool:
     "Delete a file or folder tree; False when there was nothing to delete."
     local = local_path(uri)
@@ -64,23 +64,23 @@ def fs_delete(spark: SparkSession | None, uri: str) -> bool:
     fs, path = hadoop_path(spark, uri)
     return bool(fs.delete(path, True))
 
-
+# %% ../nbs/00c_storage.ipynb #f8bbab2d
 def _sibling_prefix(uri: str, marker: str) -> str:
     "`<parent>/.<name>.<marker>`: how every hidden sibling this project makes of `uri` starts."
     parent, _, name = uri.rstrip("/").rpartition("/")
     return f"{parent}/.{name}.{marker}"
 
-
+# %% ../nbs/00c_storage.ipynb #cfbd8283
 def _tmp_uri(uri: str) -> str:
     "A hidden sibling of `uri` to write before renaming: Spark and Hadoop readers skip names starting with '.'."
     return _sibling_prefix(uri, "_tmp_") + uuid.uuid4().hex[:8]
 
-
+# %% ../nbs/00c_storage.ipynb #14249705
 def _aside_uri(uri: str) -> str:
     "A hidden sibling that holds a table's old version while the new one moves in (off-Linux or on a lake)."
     return _sibling_prefix(uri, "_old_") + uuid.uuid4().hex[:8]
 
-
+# %% ../nbs/00c_storage.ipynb #02a9e914
 def _exchange(a: str, b: str) -> bool:
     "Swap two local paths in one step (Linux `renameat2` with `RENAME_EXCHANGE`); False where the system cannot."
     try:
@@ -95,7 +95,7 @@ def _exchange(a: str, b: str) -> bool:
         return False
     raise OSError(err, os.strerror(err), b)
 
-
+# %% ../nbs/00c_storage.ipynb #d6acccb9
 def _move_into_place(spark: SparkSession, tmp: str, uri: str) -> None:
     "Put `tmp` at `uri` so that a reader finds the old or the new version at every instant, then drop the old one."
     local, local_tmp = local_path(uri), local_path(tmp)
@@ -119,7 +119,7 @@ def _move_into_place(spark: SparkSession, tmp: str, uri: str) -> None:
     if aside is not None:
         fs.delete(aside, True)
 
-
+# %% ../nbs/00c_storage.ipynb #d7cdc4ca
 def _siblings(spark: SparkSession, uri: str, marker: str) -> list[str]:
     "Hidden siblings of `uri` that this project made (`.<name>._tmp_*` or `.<name>._old_*`), newest last."
     parent, _, prefix = _sibling_prefix(uri, marker).rpartition("/")
@@ -133,7 +133,7 @@ def _siblings(spark: SparkSession, uri: str, marker: str) -> list[str]:
     ]
     return [p for _, p in sorted(found)]
 
-
+# %% ../nbs/00c_storage.ipynb #e20c5168
 def recover_table(spark: SparkSession, uri: str, drop_temporaries: bool = True) -> list[str]:
     "Undo what a writer killed mid-replacement left: put a table's old version back, drop its dead temporaries."
     done = []
@@ -148,7 +148,7 @@ def recover_table(spark: SparkSession, uri: str, drop_temporaries: bool = True) 
             done.append(f"removed {dead}")
     return done
 
-
+# %% ../nbs/00c_storage.ipynb #1f4f4949
 def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
     "Write `data` to `uri` atomically (temporary name, then rename); returns `uri`."
     fs, path = hadoop_path(spark, uri)
@@ -163,7 +163,7 @@ def fs_write_bytes(spark: SparkSession, uri: str, data: bytes) -> str:
     _move_into_place(spark, tmp.toString(), uri)
     return uri
 
-
+# %% ../nbs/00c_storage.ipynb #6ce81d1e
 def fs_read_bytes(spark: SparkSession, uri: str) -> bytes:
     "All bytes of the file at `uri` (small files only)."
     local = local_path(uri)
@@ -184,7 +184,7 @@ def fs_read_bytes(spark: SparkSession, uri: str) -> bytes:
     finally:
         stream.close()
 
-
+# %% ../nbs/00c_storage.ipynb #5d70bd07
 def fs_sizes(spark: SparkSession, uri: str) -> dict[str, int]:
     "Size in bytes of every file under `uri` (recursively); local paths are listed by the driver itself."
     local = local_path(uri)
@@ -199,7 +199,7 @@ def fs_sizes(spark: SparkSession, uri: str) -> dict[str, int]:
         out[st.getPath().toString()] = int(st.getLen())
     return out
 
-
+# %% ../nbs/00c_storage.ipynb #a74663a5
 def fs_list(spark: SparkSession, uri: str, suffixes: tuple[str, ...] = ()) -> list[str]:
     "Files under `uri` (recursively), sorted, optionally only those ending in one of `suffixes`; hidden ones skipped."
     out = []
@@ -211,10 +211,10 @@ def fs_list(spark: SparkSession, uri: str, suffixes: tuple[str, ...] = ()) -> li
             out.append(name)
     return sorted(out)
 
-
+# %% ../nbs/00c_storage.ipynb #95a5ae4a
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate", ".zst", ".lz4", ".snappy")
 
-
+# %% ../nbs/00c_storage.ipynb #4d0e1112
 def fs_unreadable(spark: SparkSession, uri: str) -> str | None:
     """Why the compressed file at `uri` cannot be read to its end (empty, truncated, corrupt), or None when it can.
     It is decompressed to its end by Hadoop's own codec, the one Spark reads it with, on any scheme."""
@@ -239,7 +239,7 @@ def fs_unreadable(spark: SparkSession, uri: str) -> str | None:
         if stream is not None:
             stream.close()
 
-
+# %% ../nbs/00c_storage.ipynb #70132ac1
 def fs_copy(spark: SparkSession, src: str, dst: str) -> str:
     "Stream-copy one file (any size, any Hadoop scheme) to `dst`, atomically."
     jvm = spark.sparkContext._jvm
@@ -266,7 +266,7 @@ def fs_copy(spark: SparkSession, src: str, dst: str) -> str:
     _move_into_place(spark, tmp.toString(), dst)
     return dst
 
-
+# %% ../nbs/00c_storage.ipynb #b77e5fc7
 def gunzip_if_needed(data: bytes) -> bytes:
     "Decompress gzip bytes (by magic number); other bytes unchanged."
     return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
@@ -275,15 +275,15 @@ def gunzip_if_needed(data: bytes) -> bytes:
 class ContractError(RuntimeError):
     "Input breaks a data contract so badly that the run would be meaningless."
 
-
+# %% ../nbs/00c_storage.ipynb #84686807
 SHRINK_LIMIT = 0.5  # a guarded table may not lose more than half its rows in one run
 
-
+# %% ../nbs/00c_storage.ipynb #2caefc16
 def table_exists(spark: SparkSession, uri: str) -> bool:
     "Is there a finished table at `uri` (its `_SUCCESS` marker)?"
     return fs_exists(spark, join_uri(uri, "_SUCCESS"))
 
-
+# %% ../nbs/00c_storage.ipynb #54fec5ab
 def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_by: str = "") -> int:
     "Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guarded_by` names the input it answers to; row count."
     spark = df.sparkSession
@@ -304,7 +304,7 @@ def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_
     _move_into_place(spark, tmp, uri)
     return n_new
 
-
+# %% ../nbs/00c_storage.ipynb #e2623186
 def read_table(spark: SparkSession, uri: str, schema: T.StructType | None = None, hint: str = "") -> DataFrame:
     "Read a finished Parquet table; a clear `ContractError` when it is missing or incomplete."
     if not table_exists(spark, uri):
@@ -317,7 +317,7 @@ def read_table(spark: SparkSession, uri: str, schema: T.StructType | None = None
         df = df.select([df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
     return df
 
-
+# %% ../nbs/00c_storage.ipynb #2b4e927d
 def require_columns(df: DataFrame, schema: T.StructType, what: str) -> None:
     "Fail with `ContractError` naming every column of `schema` that `df` lacks."
     missing = [f.name for f in schema.fields if f.name not in df.columns]

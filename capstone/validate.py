@@ -23,11 +23,11 @@ __all__ = ['RULES', 'with_reasons', 'conform', 'split_valid', 'run_step']
 def _parse_error() -> Column:
     return F.col("_error")
 
-
+# %% ../nbs/04_validate.ipynb #7558df67
 def _when(cond: str, reason: str) -> Column:
     return F.when(F.expr(cond), F.lit(reason))
 
-
+# %% ../nbs/04_validate.ipynb #3b2f58dc
 RULES = {
     "films": (
         "tmdb_id",
@@ -68,19 +68,19 @@ RULES = {
     ),
 }
 
-
+# %% ../nbs/04_validate.ipynb #c26f19b3
 def with_reasons(df: DataFrame, table: str) -> DataFrame:
     "Add `_reason`: the parse error, else every broken rule of `table` joined with '; ', or null for a good row."
     _, rules = RULES[table]
     reasons = F.array_compact(F.array(*[rule() for rule in rules[1:]]))
     return df.withColumn("_reason", F.coalesce(rules[0](), F.when(F.size(reasons) > 0, F.array_join(reasons, "; "))))
 
-
+# %% ../nbs/04_validate.ipynb #a3e66b0d
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
     "The columns of `schema`, in its order, cast to its types."
     return df.select([F.col(f.name).cast(f.dataType) for f in schema.fields])
 
-
+# %% ../nbs/04_validate.ipynb #88b4fdb4
 def split_valid(df: DataFrame, table: str, run_id: str) -> tuple[DataFrame, DataFrame]:
     "`(silver, quarantine)` for a staged table; `ContractError` if a silver column is missing."
     schema = SCHEMAS[table]

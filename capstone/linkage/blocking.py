@@ -12,17 +12,18 @@ from .settings import MatchConfig
 
 # %% auto #0
 __all__ = ['STOPWORDS', 'ROMAN_NUMERALS', 'SPELLED_NUMERALS', 'NUMERALS', 'significant_words', 'word_pairs', 'key_rows', 'rarest',
-           'numerals_as_digits', 'key_variants', 'word_prefixes', 'masked_keys', 'derived_rows', 'block_pairs']
+           'numerals_as_digits', 'key_variants', 'word_prefixes', 'masked_keys', 'derived_rows', 'rarest_pair',
+           'key_word_pairs', 'composer_year_pairs', 'block_pairs']
 
 # %% ../../nbs/05c_blocking.ipynb #73e326c7
 STOPWORDS = ["the", "a", "an", "and", "of", "le", "la", "les", "el", "los", "il", "der", "die", "das", "de", "di"]
 
-
+# %% ../../nbs/05c_blocking.ipynb #52c64c24
 def significant_words(key: Column) -> Column:
     "The words of a title key, stop words left out."
     return F.filter(F.split(key, " "), lambda t: ~t.isin(STOPWORDS) & (F.length(t) > 0))
 
-
+# %% ../../nbs/05c_blocking.ipynb #c7d7c7ef
 def word_pairs(key: Column) -> Column:
     "Every pair of distinct significant words of a key, each as 'a b' with a < b."
     w = F.array_sort(F.array_distinct(significant_words(key)))
@@ -40,7 +41,7 @@ def key_rows(keys: DataFrame, id_col: str) -> DataFrame:
     "One row per (record, title key, significant word of the key), from one row per (record, year, title key)."
     return keys.select(id_col, "year", "key", F.explode(F.array_distinct(significant_words(F.col("key")))).alias("tok"))
 
-
+# %% ../../nbs/05c_blocking.ipynb #636ef9ec
 def rarest(tokens: DataFrame, id_col: str, freq: DataFrame, n: int) -> DataFrame:
     "For each (record, key), its `n` least frequent words (ties broken alphabetically), with their frequency `df`."
     w = Window.partitionBy(id_col, "key").orderBy("df", "tok")
@@ -49,6 +50,8 @@ def rarest(tokens: DataFrame, id_col: str, freq: DataFrame, n: int) -> DataFrame
 # %% ../../nbs/05c_blocking.ipynb #764465e6
 ROMAN_NUMERALS = ["ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii", "xiii", "xiv", "xv", "xvi",
                   "xvii", "xviii", "xix", "xx"]  # fmt: skip
+
+# %% ../../nbs/05c_blocking.ipynb #6276fd3c
 SPELLED_NUMERALS = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
                     "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen", "twenty"]  # fmt: skip
 NUMERALS = {r: str(n) for n, r in enumerate(ROMAN_NUMERALS, start=2)} | {
@@ -62,7 +65,7 @@ def numerals_as_digits(key: Column) -> Column:
     digits = F.transform(F.split(key, " "), lambda w: F.when(w.isin(list(NUMERALS)), table[w]).otherwise(w))
     return F.array_join(digits, " ")
 
-
+# %% ../../nbs/05c_blocking.ipynb #cf6a9d07
 def key_variants(keys: Column) -> Column:
     "Title keys and their numerals-as-digits forms, distinct."
     return F.array_distinct(F.concat(keys, F.transform(keys, numerals_as_digits)))
@@ -77,7 +80,7 @@ def word_prefixes(key: Column) -> Column:
     )
     return F.filter(F.when(n >= 2, prefixes).otherwise(F.array()), lambda p: F.size(significant_words(p)) > 0)
 
-
+# %% ../../nbs/05c_blocking.ipynb #11ccbd5b
 def masked_keys(key: Column, min_length: int) -> Column:
     "The key once per word with that word masked (`the * knight rises`), for keys of `min_length` characters or more."
     words = F.split(key, " ")
@@ -88,12 +91,39 @@ def masked_keys(key: Column, min_length: int) -> Column:
     )
     return F.when((n >= 2) & (F.length(key) >= min_length), masked).otherwise(F.array())
 
-
+# %% ../../nbs/05c_blocking.ipynb #888055d2
 def derived_rows(keys: DataFrame, id_col: str, derive: Column, max_records: int) -> DataFrame:
     "One row per (record, derived key `dkey`), leaving out derived keys that more than `max_records` rows share."
     rows = keys.select(id_col, "year", F.explode(F.array_distinct(derive)).alias("dkey"))
     shared = F.count(F.lit(1)).over(Window.partitionBy("dkey"))
     return rows.withColumn("_n", shared).where(F.col("_n") <= max_records).drop("_n")
+
+# %% ../../nbs/05c_blocking.ipynb #74cc00e8
+def rarest_pair(rare: DataFrame, id_col: str) -> DataFrame:
+    "Each key's two rarest words (`rarest(.., 2)`), as one pair `'a b'` with a < b; keys of one word give none."
+    return (
+        rare.groupBy(id_col, "year", "key")
+        .agg(F.array_sort(F.collect_list("tok")).alias("ws"))
+        .where(F.size("ws") == 2)
+        .select(id_col, "year", F.concat_ws(" ", "ws").alias("pair"))
+    )
+
+
+def key_word_pairs(keys: DataFrame, id_col: str) -> DataFrame:
+    "Every pair of words of each key (`word_pairs`), one row each."
+    return keys.select(id_col, "year", F.explode(word_pairs(F.col("key"))).alias("pair"))
+
+# %% ../../nbs/05c_blocking.ipynb #242a76f7
+def composer_year_pairs(films: DataFrame, cands: DataFrame) -> DataFrame:
+    "The composer pass: a film and a candidate that share a composer key and whose years are at most one apart."
+    fc = films.select("tmdb_id", "release_year", F.explode("composer_keys").alias("composer"))
+    cc = cands.select("candidate_id", "year", F.explode("composer_keys").alias("composer"))
+    return (
+        fc.alias("f")
+        .join(cc.alias("c"), "composer")
+        .where(F.abs(F.col("c.year") - F.col("f.release_year")) <= 1)
+        .select("tmdb_id", "candidate_id", F.lit("composer_year").alias("pass"))
+    )
 
 # %% ../../nbs/05c_blocking.ipynb #54dc5cd7
 def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
@@ -111,19 +141,8 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
     )
     f_rare, c_rare = rarest(ft, "tmdb_id", freq, 2), rarest(ct, "candidate_id", freq, 2)
 
-    def rare_pair(rare: DataFrame, id_col: str) -> DataFrame:  # a key's two rarest words, as 'a b' with a < b
-        return (
-            rare.groupBy(id_col, "year", "key")
-            .agg(F.array_sort(F.collect_list("tok")).alias("ws"))
-            .where(F.size("ws") == 2)
-            .select(id_col, "year", F.concat_ws(" ", "ws").alias("pair"))
-        )
-
-    def all_pairs(keys: DataFrame, id_col: str) -> DataFrame:
-        return keys.select(id_col, "year", F.explode(word_pairs(F.col("key"))).alias("pair"))
-
     rare_enough = F.col("df") <= mcfg.rare_token_max_df
-    fp, cp = all_pairs(fk, "tmdb_id"), all_pairs(ck, "candidate_id")
+    fp, cp = key_word_pairs(fk, "tmdb_id"), key_word_pairs(ck, "candidate_id")
     common_pairs = (
         fp.select("pair")
         .unionByName(cp.select("pair"))
@@ -134,7 +153,7 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
     )
 
     def uncommon(rare: DataFrame, id_col: str) -> DataFrame:  # a rare pair names a block only when it is not common
-        return rare_pair(rare, id_col).join(common_pairs, "pair", "left_anti")
+        return rarest_pair(rare, id_col).join(common_pairs, "pair", "left_anti")
 
     cap, typo_length = mcfg.word_pair_max_df, mcfg.typo_chars_per_edit
     f_pre, c_pre = (
@@ -157,16 +176,8 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
     for name, joined in passes:
         p = joined.select(F.col("f.tmdb_id"), F.col("c.candidate_id"), F.lit(name).alias("pass"))
         out = p if out is None else out.unionByName(p)
-    fc = films.select("tmdb_id", "release_year", F.explode("composer_keys").alias("composer"))
-    cc = cands.select("candidate_id", "year", F.explode("composer_keys").alias("composer"))
-    comp = (
-        fc.alias("f")
-        .join(cc.alias("c"), "composer")
-        .where(F.abs(F.col("c.year") - F.col("f.release_year")) <= 1)
-        .select("tmdb_id", "candidate_id", F.lit("composer_year").alias("pass"))
-    )
     return (
-        out.unionByName(comp)
+        out.unionByName(composer_year_pairs(films, cands))
         .groupBy("tmdb_id", "candidate_id")
         .agg(F.array_sort(F.collect_set("pass")).alias("blocked_by"))
     )

@@ -16,10 +16,13 @@ from ..keys import artist_keys, normalize_artist
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_STYLES', 'SOUNDTRACK_TITLE_RE', 'NOT_FILM_TITLE_RE', 'NOT_FILM_STYLES', 'COMPOSER_ROLE_RE', 'credit_names',
-           'candidate_id_of', 'release_observations', 'with_soundtrack_evidence', 'build_candidates']
+           'candidate_id_of', 'release_observations', 'with_soundtrack_evidence', 'releases_by_candidate',
+           'master_side', 'build_candidates']
 
 # %% ../../nbs/05b_candidates.ipynb #cc0fe4e8
 SOUNDTRACK_STYLES = ["Soundtrack", "Score", "Musical"]
+
+# %% ../../nbs/05b_candidates.ipynb #b2169ff5
 SOUNDTRACK_TITLE_RE = (
     r"(?i)soundtrack|motion picture|original score|film score|music from the film|\bo\.?s\.?t\b|"
     r"bande originale|banda sonora|colonna sonora|trilha sonora|filmmusik|musique du film|サウンドトラック|サントラ"
@@ -51,12 +54,12 @@ def candidate_id_of(master: Column, release: Column) -> Column:
     "The candidate id of a Discogs item: `m<master>` or, without a master, `r<release>`."
     return F.coalesce(F.concat(F.lit("m"), master), F.concat(F.lit("r"), release))
 
-
+# %% ../../nbs/05b_candidates.ipynb #6acea050
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _credit_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(credit_names)
 
-
+# %% ../../nbs/05b_candidates.ipynb #958b160d
 def _composer_names(col: str) -> Column:
     "Names (and name variations) of credited artists whose role is a composer role."
     credits = F.filter(
@@ -118,10 +121,10 @@ def with_soundtrack_evidence(c: DataFrame) -> DataFrame:
 def _union_arrays(col: str) -> Column:
     return F.array_distinct(F.flatten(F.collect_list(F.coalesce(F.col(col), F.array()))))
 
-
-def build_candidates(masters: DataFrame, observations: DataFrame) -> DataFrame:
-    "One row per master (or master-less release) with titles, year, genres, styles, artists and evidence flags."
-    by_unit = observations.groupBy("candidate_id").agg(
+# %% ../../nbs/05b_candidates.ipynb #e1b22a3e
+def releases_by_candidate(observations: DataFrame) -> DataFrame:
+    "The observations of each candidate as one row (`rel_*`): every title and key seen, the earliest year, the union of genres, styles and artists, the releases counted."
+    return observations.groupBy("candidate_id").agg(
         F.first("discogs_master_id", ignorenulls=True).alias("discogs_master_id"),
         F.coalesce(
             F.min(F.when(F.col("is_main_release"), F.col("discogs_release_id"))), F.min("discogs_release_id")
@@ -136,7 +139,11 @@ def build_candidates(masters: DataFrame, observations: DataFrame) -> DataFrame:
         F.collect_set("source").alias("rel_sources"),
         F.countDistinct("discogs_release_id").alias("n_releases"),
     )
-    m = masters.select(
+
+
+def master_side(masters: DataFrame) -> DataFrame:
+    "The dump masters as candidates (`m_*`), keyed by candidate id."
+    return masters.select(
         candidate_id_of(F.col("discogs_master_id"), F.lit(None)).alias("candidate_id"),
         F.col("discogs_master_id").alias("m_master_id"),
         "main_release_id",
@@ -147,7 +154,11 @@ def build_candidates(masters: DataFrame, observations: DataFrame) -> DataFrame:
         F.col("styles").alias("m_styles"),
         F.col("artist_keys").alias("m_artist_keys"),
     )
-    c = m.join(by_unit, "candidate_id", "full_outer")
+
+# %% ../../nbs/05b_candidates.ipynb #0f81f23f
+def build_candidates(masters: DataFrame, observations: DataFrame) -> DataFrame:
+    "One row per master (or master-less release) with titles, year, genres, styles, artists and evidence flags."
+    c = master_side(masters).join(releases_by_candidate(observations), "candidate_id", "full_outer")
     empty = F.array().cast("array<string>")
     arr = lambda a, b: F.array_distinct(F.concat(F.coalesce(F.col(a), empty), F.coalesce(F.col(b), empty)))
     titles = F.array_distinct(

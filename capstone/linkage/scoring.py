@@ -18,24 +18,25 @@ from .candidates import NOT_FILM_STYLES, NOT_FILM_TITLE_RE
 
 # %% auto #0
 __all__ = ['SEQUEL_TOKEN_RE', 'title_similarity', 'title_edits', 'sequel_tokens', 'title_relations', 'word_change',
-           'best_variants', 'word_frequencies', 'with_typo_words_df', 'compare_pairs', 'score_pairs']
+           'descriptor_tails', 'relation_of_keys', 'floored_similarity', 'best_variants', 'word_frequencies',
+           'with_typo_words_df', 'film_side', 'candidate_side', 'compare_pairs', 'score_pairs']
 
 # %% ../../nbs/05d_scoring.ipynb #c7f0ba9f
 SEQUEL_TOKEN_RE = r"^(\d+|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii|second|third|fourth|fifth|part|chapter|returns|rises|reloaded|revenge|resurrection)$"
 
-
+# %% ../../nbs/05d_scoring.ipynb #94fdbdb6
 @F.pandas_udf(T.DoubleType())
 def title_similarity(a: pd.Series, b: pd.Series) -> pd.Series:
     "Normalized Indel similarity in [0, 1] of two aligned string columns, one C call per Arrow batch."
     return pd.Series(process.cpdist(a.fillna("").tolist(), b.fillna("").tolist(), scorer=fuzz.ratio, workers=1) / 100.0)
 
-
+# %% ../../nbs/05d_scoring.ipynb #ad5b22f3
 @F.pandas_udf(T.IntegerType())
 def title_edits(a: pd.Series, b: pd.Series) -> pd.Series:
     "Edits between two aligned string columns, a swap of neighbouring letters counting as one (optimal string alignment)."
     return pd.Series(process.cpdist(a.fillna("").tolist(), b.fillna("").tolist(), scorer=OSA.distance, workers=1))
 
-
+# %% ../../nbs/05d_scoring.ipynb #682476ec
 def sequel_tokens(key: Column) -> Column:
     "Sequel markers of a title key: numbers, roman numerals from II, ordinal and sequel words."
     return F.filter(F.split(key, " "), lambda t: t.rlike(SEQUEL_TOKEN_RE))
@@ -61,7 +62,7 @@ def title_relations(fkey: Column, ckey: Column, edits: Column, mcfg: MatchConfig
         ),
     }
 
-
+# %% ../../nbs/05d_scoring.ipynb #a6389090
 def word_change(fkey: Column, ckey: Column) -> Column:
     """How the significant words of two keys differ beyond spelling (a word with a near spelling in the other key, at
     one edit per three letters, is the same word; so are words split differently, `spider man` / `spiderman`): null
@@ -83,6 +84,41 @@ def word_change(fkey: Column, ckey: Column) -> Column:
     swap = (F.size(f_un) == 1) & (F.size(c_un) == 1) & (F.size(fw) >= 4)
     return F.when(differ, F.when(swap, "swap").otherwise("change"))
 
+# %% ../../nbs/05d_scoring.ipynb #a8ebee30
+def descriptor_tails(variants: DataFrame, mcfg: MatchConfig) -> DataFrame:
+    """Added tails that at least `descriptor_min_titles` candidates add to a film's title and that carry no sequel
+    marker. Such a tail describes the recording, not the work ("The Motion Picture"); any other added tail is a near
+    match like any other, most often another work ("Night at the Museum: Secret of the Tomb")."""
+    return (
+        variants.where("added")
+        .groupBy("tail")
+        .agg(F.countDistinct("candidate_id").alias("tail_titles"))
+        .where((F.col("tail_titles") >= mcfg.descriptor_min_titles) & (F.size(sequel_tokens(F.col("tail"))) == 0))
+        .select("tail", F.lit(True).alias("descriptor"))
+    )
+
+# %% ../../nbs/05d_scoring.ipynb #f0b45408
+def relation_of_keys() -> Column:
+    "How the best candidate key relates to the film key, from `title_relations`' flags and the descriptor tails."
+    return (
+        F.when(F.col("exact"), "exact")
+        .when(F.col("added") & F.col("descriptor").isNotNull(), "descriptor")
+        .when(F.col("dropped"), "subtitle")
+        .when(F.col("suffix"), "suffix")
+        .when(F.col("typo"), "typo")
+        .otherwise("fuzzy")
+    )
+
+
+def floored_similarity(mcfg: MatchConfig) -> Column:
+    "The title similarity of a relation: 1 when exact, at least the relation's floor for the known relations, else the ratio."
+    floor = {"descriptor": mcfg.descriptor_similarity, "subtitle": mcfg.subtitle_similarity}
+    floor |= {"suffix": mcfg.suffix_similarity, "typo": mcfg.typo_similarity}
+    sim = F.when(F.col("relation") == "exact", F.lit(1.0))
+    for name, value in floor.items():
+        sim = sim.when(F.col("relation") == name, F.greatest("ratio", F.lit(value)))
+    return sim.otherwise(F.col("ratio"))
+
 # %% ../../nbs/05d_scoring.ipynb #c7deb4d4
 def best_variants(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
     """Every title key variant of the film against every variant of the candidate; the best (film key, candidate key)
@@ -96,33 +132,11 @@ def best_variants(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: Ma
     digits = lambda seq: F.filter(seq, lambda t: t.rlike(r"^\d+$"))
     same_markers = F.when(F.col("relation") == "typo", digits(fseq) == digits(cseq)).otherwise(fseq == cseq)
     variants = variants.select("*", *[c.alias(k) for k, c in rel.items()])
-    # a tail that many candidates add to a film's title describes the recording, not the work: "The Motion Picture";
-    # any other added tail is a near match like any other, most often another work: "Night at the Museum: Secret of the Tomb"
-    descriptors = (
-        variants.where("added")
-        .groupBy("tail")
-        .agg(F.countDistinct("candidate_id").alias("tail_titles"))
-        .where((F.col("tail_titles") >= mcfg.descriptor_min_titles) & (F.size(sequel_tokens(F.col("tail"))) == 0))
-        .select("tail", F.lit(True).alias("descriptor"))
-    )
-    relation = (
-        F.when(F.col("exact"), "exact")
-        .when(F.col("added") & F.col("descriptor").isNotNull(), "descriptor")
-        .when(F.col("dropped"), "subtitle")
-        .when(F.col("suffix"), "suffix")
-        .when(F.col("typo"), "typo")
-        .otherwise("fuzzy")
-    )
-    floor = {"descriptor": mcfg.descriptor_similarity, "subtitle": mcfg.subtitle_similarity}
-    floor |= {"suffix": mcfg.suffix_similarity, "typo": mcfg.typo_similarity}
-    sim = F.when(F.col("relation") == "exact", F.lit(1.0))
-    for name, value in floor.items():
-        sim = sim.when(F.col("relation") == name, F.greatest("ratio", F.lit(value)))
     variants = (
-        variants.join(F.broadcast(descriptors), "tail", "left")
-        .withColumn("relation", relation)
+        variants.join(F.broadcast(descriptor_tails(variants, mcfg)), "tail", "left")
+        .withColumn("relation", relation_of_keys())
         .withColumn("ratio", title_similarity("fkey", "ckey"))
-        .withColumn("sim", sim.otherwise(F.col("ratio")))
+        .withColumn("sim", floored_similarity(mcfg))
         .withColumn(
             "mismatch", ~F.coalesce(same_markers, F.lit(True))
         )  # in order and counted: "1 2 3" is not "1 2 3 2"
@@ -150,7 +164,7 @@ def best_variants(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: Ma
     )
     return best
 
-
+# %% ../../nbs/05d_scoring.ipynb #50b58a03
 def word_frequencies(films: DataFrame, cands: DataFrame) -> DataFrame:
     "For every word of a title key, the number of films and candidates whose keys carry it (`df`)."
 
@@ -167,7 +181,7 @@ def word_frequencies(films: DataFrame, cands: DataFrame) -> DataFrame:
         .agg(F.countDistinct("id").alias("df"))
     )
 
-
+# %% ../../nbs/05d_scoring.ipynb #d4665755
 def with_typo_words_df(best: DataFrame, freq: DataFrame) -> DataFrame:
     """Add `typo_word_df`: for a pair whose best relation is `typo`, how many films and candidates carry the words the
     candidate changed (the larger of the first two; a typo of two edits changes at most two). A slip makes a word
@@ -181,25 +195,21 @@ def with_typo_words_df(best: DataFrame, freq: DataFrame) -> DataFrame:
         out = out.join(freq.select(F.col("w").alias(f"_w{i}"), F.col("df").alias(f"_df{i}")), f"_w{i}", "left")
     return out.withColumn("typo_word_df", F.greatest("_df1", "_df2")).drop("_w1", "_w2", "_df1", "_df2")
 
-
-# %%
-#| export
-def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
-    "Comparison columns for each blocked pair: `sim_title`, `sequel_mismatch`, `delta_year`, `composer_match`, ..."
-    best = best_variants(pairs, films, cands, mcfg)
-    film_freq = (
-        films.select("tmdb_id", F.explode(key_variants(F.col("title_keys"))).alias("matched_film_key"))
-        .groupBy("matched_film_key")
-        .agg(F.countDistinct("tmdb_id").alias("title_freq"))
-    )
-    f = films.select(
+# %% ../../nbs/05d_scoring.ipynb #a90f8539
+def film_side(films: DataFrame) -> DataFrame:
+    "The film columns a comparison reads, named for the pair."
+    return films.select(
         "tmdb_id",
         F.col("title").alias("film_title"),
         F.col("release_year").alias("film_year"),
         "has_credits",
         F.col("composer_keys").alias("f_composers"),
     )
-    c = cands.select(
+
+
+def candidate_side(cands: DataFrame) -> DataFrame:
+    "The candidate columns a comparison reads: composers without 'Various', and whether a style says it is no film's."
+    return cands.select(
         "candidate_id",
         "discogs_master_id",
         "discogs_release_id",
@@ -215,11 +225,21 @@ def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: Ma
         "sources",
         "n_releases",
     )
+
+# %% ../../nbs/05d_scoring.ipynb #e4a6d60c
+def compare_pairs(pairs: DataFrame, films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFrame:
+    "Comparison columns for each blocked pair: `sim_title`, `sequel_mismatch`, `delta_year`, `composer_match`, ..."
+    best = best_variants(pairs, films, cands, mcfg)
+    film_freq = (
+        films.select("tmdb_id", F.explode(key_variants(F.col("title_keys"))).alias("matched_film_key"))
+        .groupBy("matched_film_key")
+        .agg(F.countDistinct("tmdb_id").alias("title_freq"))
+    )
     out = (
         with_typo_words_df(best, word_frequencies(films, cands))
         .join(film_freq, "matched_film_key", "left")
-        .join(f, "tmdb_id")
-        .join(c, "candidate_id")
+        .join(film_side(films), "tmdb_id")
+        .join(candidate_side(cands), "candidate_id")
     )
     # one short word says little; nor does a main title of one word that the candidate keeps of a longer title
     generic = (F.size(F.split("matched_film_key", " ")) == 1) & (F.length("matched_film_key") <= 5) | (
@@ -274,7 +294,7 @@ def _year_term(mcfg: MatchConfig) -> Column:
         .otherwise(-mcfg.year_very_late_penalty)
     )
 
-
+# %% ../../nbs/05d_scoring.ipynb #285d821e
 def score_pairs(compared: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Add `logit`, `score` in [0, 1], `band` (auto / review / reject) and `evidence` (the terms, for reviewers)."
     terms = {

@@ -67,7 +67,7 @@ def gold_links(selected: DataFrame, run_id: str) -> DataFrame:
     s = selected.where("selected").withColumn("run_id", F.lit(run_id))
     return s.select([F.col(f.name).cast(f.dataType) for f in LINKS_SCHEMA.fields])
 
-
+# %% ../../nbs/05e_selection.ipynb #8da44886
 def enrich_films(films: DataFrame, selected: DataFrame, cands: DataFrame) -> DataFrame:
     "One row per film: TMDB genres, popularity and votes, plus the genres and styles of its linked soundtracks."
     lc = (

@@ -34,6 +34,8 @@ FAULTS = {
     "invalid_json": [("invalid", {})] * 99,
     "5xx_forever": [("503", {})] * 99,
 }
+
+# %% ../../nbs/tools/bench_extract.ipynb #271ac96a
 PERMANENT = {"invalid_json", "5xx_forever"}
 
 
@@ -48,7 +50,7 @@ def sample_bodies(snapshot_root: str, n: int) -> dict[int, bytes]:
             bodies.setdefault(json.loads(line)["id"], line)
     return bodies
 
-
+# %% ../../nbs/tools/bench_extract.ipynb #6248e41e
 def fault_server(bodies: dict[int, bytes], fault: str, every: int = 10, slow_s: float = 1.5):
     "A started HTTP server answering `/3/movie/<id>`, with `fault` injected into every `every`-th film."
     from pytest_httpserver import HTTPServer
@@ -86,7 +88,7 @@ def landed_ids(cfg: PipelineConfig) -> list[int]:
         out += [json.loads(line)["id"] for line in gzip.decompress(f.read_bytes()).splitlines()]
     return out
 
-
+# %% ../../nbs/tools/bench_extract.ipynb #474dcd4a
 def bench_config(root: Path, server, rate: float) -> PipelineConfig:
     "A live-API extraction config against the local fault server, writing under `root`."
     return PipelineConfig.from_params(
@@ -99,7 +101,7 @@ def bench_config(root: Path, server, rate: float) -> PipelineConfig:
         run_id="bench",
     )
 
-
+# %% ../../nbs/tools/bench_extract.ipynb #7bc2d596
 def run_case(spark: SparkSession, bodies: dict, fault: str, rate: float, workdir: str, batch_size: int = 50) -> dict:
     "One extraction of every film against a server injecting `fault`; its accounting and request figures."
     server, faulted = fault_server(bodies, fault)
@@ -171,7 +173,7 @@ def resume_case(spark: SparkSession, bodies: dict, rate: float, workdir: str, ba
         "lost": len(set(ids) - set(got)),
     }
 
-
+# %% ../../nbs/tools/bench_extract.ipynb #de5f51e6
 def bench(
     spark: SparkSession, n_films: int, rate: float, snapshot_root: str, faults=tuple(FAULTS)
 ) -> tuple[list, dict]:

@@ -31,13 +31,13 @@ __all__ = ['FAULTS', 'sample_records', 'broken', 'generate_dump', 'baseline_iter
 # %% ../../nbs/tools/bench_ingest.ipynb #25f1ef48
 FAULTS = ("control_char", "broken_nesting", "bad_id", "truncated")
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #beafd43b
 def sample_records(path: str) -> list[str]:
     "The `<release ...>...</release>` records of a real dump file, as strings."
     text = gzip.decompress(Path(path).read_bytes()).decode("utf-8") if path.endswith(".gz") else Path(path).read_text()
     return [m.group(0) for m in re.finditer(r"<release .*?</release>", text, flags=re.S)]
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #cd0e9c1f
 def broken(record: str, fault: str) -> str:
     "A copy of `record` with one fault."
     if fault == "control_char":
@@ -48,7 +48,7 @@ def broken(record: str, fault: str) -> str:
         return re.sub(r'id="\d+"', 'id="12x"', record, count=1)
     return record[: len(record) // 2]
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #dd2b4f85
 def generate_dump(out: str, n: int, records: list[str], bad_every: int = 1000) -> dict:
     "Write a generated releases dump of `n` records (gzip); returns its description, also written beside it."
     faults = {f: 0 for f in FAULTS}
@@ -123,12 +123,12 @@ class PeakRSS:
         self._stop.set()
         self._t.join()
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #eba4fd23
 def jvm_pid(spark: SparkSession) -> int:
     "Process id of the Spark JVM."
     return int(spark.sparkContext._jvm.ProcessHandle.current().pid())
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #57764493
 def tree_cpu_s(pid: int) -> float:
     "CPU seconds used so far by a process and every process below it (the Python workers), reaped children included."
     root = psutil.Process(pid)
@@ -141,7 +141,7 @@ def tree_cpu_s(pid: int) -> float:
             pass  # ended between listing and reading: its parent has reaped it, so its time is in the parent's
     return total
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #5f3fb994
 def serial_read(spark: SparkSession, folder: str, parts: int) -> float:
     "Seconds to decompress, split and repartition the dump without parsing: the part one gzip stream keeps serial."
     t0 = time.perf_counter()
@@ -149,7 +149,7 @@ def serial_read(spark: SparkSession, folder: str, parts: int) -> float:
     chunks.write.format("noop").mode("overwrite").save()
     return time.perf_counter() - t0
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #276b7bb5
 def project_ingest(spark: SparkSession, path: str, out_dir: str) -> dict:
     "Ingest one dump file as the pipeline does; returns parsed and quarantined counts, seconds and the serial read's seconds."
     folder = tempfile.mkdtemp(dir=out_dir)
@@ -179,7 +179,7 @@ def project_ingest(spark: SparkSession, path: str, out_dir: str) -> dict:
         "cpu_s": cpu,
     }
 
-
+# %% ../../nbs/tools/bench_ingest.ipynb #bd5a0e85
 def bench(
     spark: SparkSession, sizes: list[int], source: str, bad_every: int = 1000, work_dir: str | None = None
 ) -> list[dict]:

@@ -32,8 +32,8 @@ from ..keys import artist_keys, split_artist_title, title_keys
 __all__ = ['SUFFIXES', 'EDITIONS', 'FOREIGN_SUFFIXES', 'ADDED_SUBTITLES', 'SUBTITLE_SEPARATORS', 'NOT_FILM_FORMS',
            'INSTALMENT_WORDS', 'roman', 'numeral_value', 'renumbered', 'misspelled', 'main_title', 'droppable',
            'work_key', 'sample_film_records', 'real_material', 'composer_pool', 'film_title', 'soundtrack_title',
-           'one_word_changed', 'generate', 'by_class', 'to_frames', 'run_project', 'run_baseline', 'prf', 'bench',
-           'tables']
+           'one_word_changed', 'generate_films', 'add_master', 'work_years', 'add_soundtrack', 'add_trap', 'generate',
+           'by_class', 'to_frames', 'run_project', 'run_baseline', 'prf', 'bench', 'tables']
 
 # %% ../../nbs/tools/bench_match.ipynb #829f8265
 SUFFIXES = [
@@ -50,6 +50,8 @@ SUFFIXES = [
     "(Soundtrack)",
     "- Original Score",
 ]
+
+# %% ../../nbs/tools/bench_match.ipynb #1112df8d
 EDITIONS = ["", "", "", "(Deluxe Edition)", "(Remastered)", "(25th Anniversary Edition)", "(Expanded Edition)"]
 # The variation classes draw on these lists and on the sample (`real_material`); the matcher's code never reads them.
 FOREIGN_SUFFIXES = [
@@ -104,7 +106,7 @@ def roman(n: int) -> str:
             out, n = out + letters, n - value
     return out
 
-
+# %% ../../nbs/tools/bench_match.ipynb #61d3413d
 def numeral_value(word: str) -> int | None:
     "The number a title word writes (2-20 as digits, Roman numerals or English words), else None."
     w = word.casefold()
@@ -113,7 +115,7 @@ def numeral_value(word: str) -> int | None:
         n = next((k for k in range(2, 21) if roman(k).casefold() == w), None)
     return n if n is not None and 2 <= n <= 20 else None
 
-
+# %% ../../nbs/tools/bench_match.ipynb #db566b18
 def renumbered(title: str, rng: random.Random) -> str | None:
     "The title with its last numeral written another way (7 -> VII or Seven), or None when it has none."
     words = title.split(" ")
@@ -125,7 +127,7 @@ def renumbered(title: str, rng: random.Random) -> str | None:
     words[at[-1]] = rng.choice(forms)
     return " ".join(words)
 
-
+# %% ../../nbs/tools/bench_match.ipynb #a1faba55
 def misspelled(title: str, rng: random.Random, edits: int) -> str:
     "The title with `edits` typing slips inside its words of four letters or more: a letter dropped, doubled, swapped or replaced."
     chars = list(title)
@@ -148,29 +150,29 @@ def misspelled(title: str, rng: random.Random, edits: int) -> str:
             chars[i] = rng.choice([c for c in "aeiourstnl" if c != chars[i].lower()])
     return "".join(chars)
 
-
+# %% ../../nbs/tools/bench_match.ipynb #cff1db74
 def main_title(title: str) -> str | None:
     "The part of a title before its (last) subtitle: `G.I. Joe: The Rise of Cobra` -> `G.I. Joe`; None without one."
     m = re.match(r"^(.+\w)(?::\s+|\s+[-–]\s+)\S", title)  # the last separator: "Mission: Impossible - Fallout"
     return m.group(1) if m else None
 
-
+# %% ../../nbs/tools/bench_match.ipynb #6647ae9b
 INSTALMENT_WORDS = ["part", "volume", "vol", "chapter", "episode", "book", "returns", "rises", "revenge", "reloaded",
                     "resurrection", "begins", "again", "strikes"]  # fmt: skip
 
-
+# %% ../../nbs/tools/bench_match.ipynb #4d4562a5
 def droppable(subtitle: str) -> bool:
     "A subtitle a soundtrack may leave out: one that names no instalment (`Part 2`, `Volume 1`, `Revenge of the Sith`)."
     words = re.sub(r"[^\w]+", " ", subtitle.casefold()).split()
     return not any(numeral_value(w) or w.isdecimal() or w in INSTALMENT_WORDS for w in words)
 
-
+# %% ../../nbs/tools/bench_match.ipynb #34294937
 def work_key(title: str) -> str:
     "A title folded for telling works apart in the generator: case, punctuation and numeral forms ignored."
     words = re.sub(r"[^\w]+", " ", title.casefold()).split()
     return " ".join(str(numeral_value(w) or w) for w in words)
 
-
+# %% ../../nbs/tools/bench_match.ipynb #87e3aa55
 def sample_film_records(snapshot_root: str) -> list[dict]:
     "The sample's TMDB records with a title and a release year, in file order: where generated films come from."
     out = []
@@ -181,7 +183,7 @@ def sample_film_records(snapshot_root: str) -> list[dict]:
                 out.append(d)
     return out
 
-
+# %% ../../nbs/tools/bench_match.ipynb #e04e269c
 def real_material(snapshot_root: str, masters_dump: str) -> tuple:
     """From the bundled sample: real (film title, year) pairs, Discogs artist names, Discogs master titles, and the
     `forms` titles take there: the subtitles of the films' titles, and the suffixes Discogs search results put after
@@ -226,7 +228,7 @@ def composer_pool(names: list[str], n: int, rng: random.Random) -> list[str]:
             pool.append(name)
     return pool
 
-
+# %% ../../nbs/tools/bench_match.ipynb #ebc1c80b
 def film_title(base: list[tuple[str, int]], i: int, rng: random.Random) -> str:
     "The `i`-th generated film title: the real titles first, then the first half of one joined to the second half of another."
     if i < len(base):
@@ -234,7 +236,7 @@ def film_title(base: list[tuple[str, int]], i: int, rng: random.Random) -> str:
     a, b = base[i % len(base)][0].split(), rng.choice(base)[0].split()
     return " ".join(a[: max(1, (len(a) + 1) // 2)] + b[len(b) // 2 :])
 
-
+# %% ../../nbs/tools/bench_match.ipynb #ab58d8d4
 def soundtrack_title(title: str, rng: random.Random, forms: dict, unique_main: bool = True) -> tuple[str, str]:
     """The variation class of a film's true soundtrack and its title, written in that class. A subtitle is dropped only
     when the main title left (`unique_main`) still singles out the film: no other film of it within two years."""
@@ -262,7 +264,7 @@ def soundtrack_title(title: str, rng: random.Random, forms: dict, unique_main: b
         return kind, f"{main} {suffix}"
     return kind, f"{misspelled(title, rng, 1 if len(title) < 25 else rng.choice([1, 2]))} {suffix}"
 
-
+# %% ../../nbs/tools/bench_match.ipynb #67b13366
 def one_word_changed(title: str, words: list[str], rng: random.Random) -> str | None:
     "The title with one of its words of three letters or more replaced by another real word: another work."
     parts = title.split(" ")
@@ -273,15 +275,11 @@ def one_word_changed(title: str, words: list[str], rng: random.Random) -> str | 
     parts[i] = rng.choice([w for w in rng.sample(words, 3) if w.casefold() != parts[i].casefold()] or ["Other"])
     return " ".join(parts)
 
-# %% ../../nbs/tools/bench_match.ipynb #78aad5b3
-def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], set[tuple[int, int]]]:
-    """`n` films, about `n` masters, and the true (film id, master id) pairs. Each master carries its `variation`:
-    the class of a true soundtrack's title, or the kind of trap."""
-    rng = random.Random(seed)
-    base, real_names, album_titles, *rest = material
-    forms = rest[0] if rest else {}
-    names = composer_pool(real_names, n, rng)
-    words = sorted({w for t, _ in base for w in t.split() if len(w) > 3 and w.isalpha()})
+# %% ../../nbs/tools/bench_match.ipynb #77672713
+def generate_films(
+    n: int, base: list, names: list[str], words: list[str], forms: dict, rng: random.Random
+) -> list[dict]:
+    "`n` films of distinct titles: the real titles first, then spliced ones, some numbered or subtitled; six in ten with a composer."
     films, used = [], set()
     while len(films) < n:
         title, year = film_title(base, len(films), rng), base[len(films) % len(base)][1]
@@ -303,28 +301,116 @@ def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], s
                 "composer": composer,
             }
         )
-    masters, truth = [], set()
+    return films
 
-    def master(title, year, styles, genres, artist, source, variation, form="dump"):
-        masters.append(
-            {
-                "discogs_master_id": len(masters) + 1,
-                "title": title,
-                "year": year,
-                "styles": styles,
-                "genres": genres,
-                "artist": artist,
-                "source": source,
-                "form": form,
-                "variation": variation,
-            }
-        )
-        return len(masters)
+# %% ../../nbs/tools/bench_match.ipynb #bcc7d7e2
+def add_master(masters: list, title, year, styles, genres, artist, source, variation, form="dump") -> int:
+    "Append a generated master to `masters`; its id (the next number)."
+    masters.append(
+        {
+            "discogs_master_id": len(masters) + 1,
+            "title": title,
+            "year": year,
+            "styles": styles,
+            "genres": genres,
+            "artist": artist,
+            "source": source,
+            "form": form,
+            "variation": variation,
+        }
+    )
+    return len(masters)
 
-    works = collections.defaultdict(list)  # a film's work key, and its main title's, with the years that carry them
+
+def work_years(films: list[dict]) -> dict[str, list[int]]:
+    "Each work key of the films (a film's title, and its main title) with the years of the films that carry it."
+    works = collections.defaultdict(list)
     for f in films:
         for t in {f["title"], main_title(f["title"]) or f["title"]}:
             works[work_key(t)].append(f["release_year"])
+    return works
+
+# %% ../../nbs/tools/bench_match.ipynb #e898f1cb
+def add_soundtrack(masters: list, f: dict, rng: random.Random, names: list[str], forms: dict, unique: bool) -> int:
+    "A true soundtrack master of film `f`, its title in one variation class, in dump or search form; its id."
+    artist = (
+        f["composer"]
+        if f["composer"] and rng.random() < 0.5
+        else ("Various" if rng.random() < 0.08 else rng.choice(names))
+    )
+    kind, title = soundtrack_title(f["title"], rng, forms, unique)
+    form = "search" if rng.random() < 0.3 else "dump"
+    if form == "search":  # as a search result shows it: "Artist - Title"
+        title = f"{artist} - {title}"
+    year = f["release_year"] + rng.choice([0, 0, 0, 1])
+    styles = [rng.choice(["Soundtrack", "Score"])]
+    return add_master(masters, title, year, styles, ["Stage & Screen"], artist, "generated soundtrack", kind, form)
+
+# %% ../../nbs/tools/bench_match.ipynb #17733a44
+def add_trap(masters: list, f: dict, rng: random.Random, names: list, words: list, works: dict, albums: list) -> None:
+    """Beside one film in three, a master that is not its soundtrack: a same-title album, a sequel's soundtrack, a
+    not-film recording, the soundtrack of a work one word away, or an unrelated album."""
+    r = rng.random()
+    sequel = f"{f['title']} {rng.choice(['2', 'II', 'Part 2', 'Returns'])}"
+    changed = one_word_changed(f["title"], words, rng)
+    soundtrack = (["Soundtrack"], ["Stage & Screen"])
+    if r < 0.07:
+        year = rng.randint(1960, 2020)
+        add_master(
+            masters,
+            f["title"],
+            year,
+            ["Pop Rock"],
+            ["Rock"],
+            rng.choice(names),
+            "generated same-title album",
+            "same_title_album",
+        )
+    elif r < 0.12 and work_key(sequel) not in works:  # "Taken 2" is a trap only if no film "Taken 2" exists
+        title, year = f"{sequel} {rng.choice(SUFFIXES)}", f["release_year"] + 3
+        add_master(masters, title, year, *soundtrack, rng.choice(names), "generated sequel soundtrack", "sequel")
+    elif r < 0.22:
+        form, styles = rng.choice(NOT_FILM_FORMS)
+        year = f["release_year"] + rng.randint(0, 6)
+        title = form.format(t=f["title"])
+        add_master(
+            masters,
+            title,
+            year,
+            styles,
+            ["Stage & Screen"],
+            rng.choice(names),
+            "generated not-film recording",
+            "not_film",
+        )
+    elif r < 0.28 and changed and work_key(changed) not in works:
+        title, year = f"{changed} {rng.choice(SUFFIXES)}", f["release_year"] + rng.choice([0, 0, 1])
+        add_master(
+            masters,
+            title,
+            year,
+            *soundtrack,
+            rng.choice(names),
+            "generated soundtrack of another work",
+            "one_word_changed",
+        )
+    elif r < 0.33:
+        year = rng.randint(1960, 2020)
+        add_master(
+            masters, rng.choice(albums), year, ["Techno"], ["Electronic"], rng.choice(names), "generated album", "album"
+        )
+
+# %% ../../nbs/tools/bench_match.ipynb #f39464cd
+def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], set[tuple[int, int]]]:
+    """`n` films, about `n` masters, and the true (film id, master id) pairs. Each master carries its `variation`:
+    the class of a true soundtrack's title, or the kind of trap."""
+    rng = random.Random(seed)
+    base, real_names, album_titles, *rest = material
+    forms = rest[0] if rest else {}
+    names = composer_pool(real_names, n, rng)
+    words = sorted({w for t, _ in base for w in t.split() if len(w) > 3 and w.isalpha()})
+    films = generate_films(n, base, names, words, forms, rng)
+    masters, truth, works = [], set(), work_years(films)
 
     def unique_main(f: dict) -> bool:
         years = works[work_key(main_title(f["title"]) or f["title"])]
@@ -332,74 +418,11 @@ def generate(n: int, material, seed: int = 7) -> tuple[list[dict], list[dict], s
 
     for f in films:
         if rng.random() < 0.70:
-            artist = (
-                f["composer"]
-                if f["composer"] and rng.random() < 0.5
-                else ("Various" if rng.random() < 0.08 else rng.choice(names))
-            )
-            kind, title = soundtrack_title(f["title"], rng, forms, unique_main(f))
-            form = "search" if rng.random() < 0.3 else "dump"
-            if form == "search":  # as a search result shows it: "Artist - Title"
-                title = f"{artist} - {title}"
-            year = f["release_year"] + rng.choice([0, 0, 0, 1])
-            styles = [rng.choice(["Soundtrack", "Score"])]
-            mid = master(title, year, styles, ["Stage & Screen"], artist, "generated soundtrack", kind, form)
-            truth.add((f["tmdb_id"], mid))
-        r = rng.random()  # a trap beside one film in three, whether or not it has a soundtrack
-        sequel = f"{f['title']} {rng.choice(['2', 'II', 'Part 2', 'Returns'])}"
-        changed = one_word_changed(f["title"], words, rng)
-        if r < 0.07:
-            year = rng.randint(1960, 2020)
-            master(
-                f["title"],
-                year,
-                ["Pop Rock"],
-                ["Rock"],
-                rng.choice(names),
-                "generated same-title album",
-                "same_title_album",
-            )
-        elif r < 0.12 and work_key(sequel) not in works:  # "Taken 2" is a trap only if no film "Taken 2" exists
-            master(
-                f"{sequel} {rng.choice(SUFFIXES)}",
-                f["release_year"] + 3,
-                ["Soundtrack"],
-                ["Stage & Screen"],
-                rng.choice(names),
-                "generated sequel soundtrack",
-                "sequel",
-            )
-        elif r < 0.22:
-            form, styles = rng.choice(NOT_FILM_FORMS)
-            year = f["release_year"] + rng.randint(0, 6)
-            title = form.format(t=f["title"])
-            master(
-                title, year, styles, ["Stage & Screen"], rng.choice(names), "generated not-film recording", "not_film"
-            )
-        elif r < 0.28 and changed and work_key(changed) not in works:
-            master(
-                f"{changed} {rng.choice(SUFFIXES)}",
-                f["release_year"] + rng.choice([0, 0, 1]),
-                ["Soundtrack"],
-                ["Stage & Screen"],
-                rng.choice(names),
-                "generated soundtrack of another work",
-                "one_word_changed",
-            )
-        elif r < 0.33:
-            year = rng.randint(1960, 2020)
-            master(
-                rng.choice(album_titles),
-                year,
-                ["Techno"],
-                ["Electronic"],
-                rng.choice(names),
-                "generated album",
-                "album",
-            )
+            truth.add((f["tmdb_id"], add_soundtrack(masters, f, rng, names, forms, unique_main(f))))
+        add_trap(masters, f, rng, names, words, works, album_titles)
     return films, masters, truth
 
-
+# %% ../../nbs/tools/bench_match.ipynb #0670b467
 def by_class(links: set, truth: set, masters: list[dict], blocked: set | None = None) -> dict[str, dict]:
     """Auto links, correct links, precision and recall per variation class of the linked master, and the share of
     its true pairs that blocking compared at all (`blocked`). A trap's class has no true links: its `auto_links` are
@@ -514,14 +537,14 @@ def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: 
         "blocked_true": blocked_true,
     }
 
-
+# %% ../../nbs/tools/bench_match.ipynb #165e8ae3
 @F.udf(T.DoubleType())
 def _token_set_ratio(a, b):
     from rapidfuzz import fuzz
 
     return fuzz.token_set_ratio(a or "", b or "") / 100.0
 
-
+# %% ../../nbs/tools/bench_match.ipynb #326cb079
 def run_baseline(spark: SparkSession, films: list[dict], masters: list[dict], timeout_s: float = 300.0) -> dict | None:
     "The naive matcher; None when it does not finish within `timeout_s`."
     f = spark.createDataFrame([(x["tmdb_id"], x["title"]) for x in films], "tmdb_id long, title string")
@@ -554,7 +577,7 @@ def prf(links: set, truth: set) -> tuple[float, float]:
     tp = len(links & truth)
     return (tp / len(links) if links else 1.0), (tp / len(truth) if truth else 1.0)
 
-
+# %% ../../nbs/tools/bench_match.ipynb #283f5fb5
 def bench(
     spark: SparkSession, sizes: list[int], material, baseline_max: int = 20000, timeout_s: float = 300.0
 ) -> list[dict]:
@@ -599,7 +622,7 @@ def bench(
         rows.append(row)
     return rows
 
-
+# %% ../../nbs/tools/bench_match.ipynb #636edd70
 def tables(rows: list[dict]):
     "The rows as two tables: one column per size, and precision and recall per variation class at each size."
     import pandas as pd

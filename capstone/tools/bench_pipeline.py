@@ -31,6 +31,8 @@ __all__ = ['STAGES_TIMED', 'MOVIE_FIELDS', 'sample_movies', 'movie_record', 'mas
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #e6aaa263
 STAGES_TIMED = ("prepare", "validate", "match")
+
+# %% ../../nbs/tools/bench_pipeline.ipynb #61910d17
 MOVIE_FIELDS = ("original_language", "runtime", "popularity", "vote_average", "vote_count", "genres", "status")
 
 
@@ -38,7 +40,7 @@ def sample_movies(snapshot_root: str) -> list[dict]:
     "The sample's TMDB records that `real_material` takes titles from, in its order: what a generated film borrows besides its title."
     return [{k: d.get(k) for k in MOVIE_FIELDS} for d in sample_film_records(snapshot_root)]
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #2eb497cc
 def movie_record(film: dict, real: dict, rng: random.Random) -> dict:
     "A TMDB movie record (the extract's shape) of a generated film: its title, year and composer; the rest from a real record."
     crew = (
@@ -62,7 +64,7 @@ def movie_record(film: dict, real: dict, rng: random.Random) -> dict:
         "credits": {"crew": crew},
     }
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #d686e4a9
 def master_xml(m: dict) -> str:
     "A Discogs dump `<master>` of a generated master; a search-form title loses its `Artist - ` (the dump has no such prefix)."
     title = m["title"][len(m["artist"]) + 3 :] if m["form"] == "search" else m["title"]
@@ -75,7 +77,7 @@ def master_xml(m: dict) -> str:
         "<data_quality>Correct</data_quality></master>"
     )
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #6e6c8032
 def write_raw_zone(
     raw_root: str, films: list[dict], masters: list[dict], movies: list[dict], parts: int = 8, seed: int = 7
 ) -> dict:
@@ -124,7 +126,7 @@ class TreeRSS(PeakRSS):
                 pass  # ended between listing and reading
         return total // 1024
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #0ba22210
 def capstone_command() -> str:
     "The `capstone` console command of the running interpreter's environment."
     here = Path(sys.executable).with_name("capstone")
@@ -133,7 +135,7 @@ def capstone_command() -> str:
         raise FileNotFoundError("no `capstone` command beside this Python or on PATH: install the package (make setup)")
     return found
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #f3bf2d6f
 def run_stage(step: str, params: dict, project_root: str, log: str) -> dict:
     "One stage through the runner, as a user runs it; its wall time, exit code and the peak memory of its process tree."
     cmd = [capstone_command(), "run", "--steps", step, *[a for k, v in params.items() for a in ("-p", f"{k}={v}")]]
@@ -147,7 +149,7 @@ def run_stage(step: str, params: dict, project_root: str, log: str) -> dict:
         raise RuntimeError(f"capstone run --steps {step} exited {code}; the end of {log}:\n" + "\n".join(tail))
     return {"wall_s": time.perf_counter() - t0, "peak_mb": mem.peak_kb / 1024}
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #5c314a57
 def run_stage_in_session(spark, step: str, params: dict, project_root: str) -> dict:
     "One stage's `run_step` in this session, as a Databricks job runs it; its wall time and this process tree's peak memory."
     from capstone import match, prepare, validate
@@ -170,12 +172,12 @@ def auto_links(gold_root: str) -> set[tuple[int, int]]:
     )
     return {(f, m) for f, m, b in zip(*(t.column(c).to_pylist() for c in t.column_names)) if b == "auto"}
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #7fe98f59
 def read_stage_metrics(metrics_root: str, run_id: str, stage: str) -> dict:
     "The stage's own metrics JSON of the run."
     return json.loads(Path(metrics_root, run_id, f"{stage}.json").read_text())
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #dddb0ddd
 def pipeline_case(
     n: int, material, movies: list[dict], work: str, project_root: str, params: dict | None = None, spark=None
 ) -> dict:
@@ -224,7 +226,7 @@ def pipeline_case(
         "recall": tp / len(truth) if truth else None,
     }
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #2f6811ea
 def bench(
     sizes: list[int],
     material,
@@ -267,12 +269,12 @@ def growth(rows: list[dict]) -> list[dict]:
         )
     return out
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #20786779
 def total_s(row: dict) -> float:
     "End-to-end wall time of a size: the stages one after another."
     return sum(v["wall_s"] for v in row["stages"].values())
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #15ac0441
 def total_stage(row: dict) -> dict:
     "A size's stages as one: wall and in-stage seconds summed, the highest peak, the raw zone's rows."
     st = row["stages"].values()
@@ -284,7 +286,7 @@ def total_stage(row: dict) -> dict:
         "rows_per_s": row["stages"]["prepare"]["rows_in"] / total_s(row),
     }
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #5710f1e2
 def tables(rows: list[dict]):
     "Per size and stage: wall time, share of the size's total, peak memory, rows in and rows per second; and the growth."
     import pandas as pd
@@ -307,7 +309,7 @@ def tables(rows: list[dict]):
     ).set_index(["films", "stage"])
     return stages, pd.DataFrame(growth(rows))
 
-
+# %% ../../nbs/tools/bench_pipeline.ipynb #8c8cc179
 def plot(rows: list[dict]):
     "Each size's wall time as one bar cut into its stages: where the time goes, and how it grows."
     import matplotlib.pyplot as plt

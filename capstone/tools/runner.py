@@ -19,8 +19,10 @@ from ..lock import LockedError, acquire_lock, release_lock
 from ..storage import local_path
 
 # %% auto #0
-__all__ = ['parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html', 'failure_line',
-           'runs_dir', 'kernel_config', 'run_pipeline', 'evaluate_cli', 'main']
+__all__ = ['COMMANDS', 'parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html',
+           'failure_line', 'runs_dir', 'kernel_config', 'run_pipeline', 'evaluate_cli', 'cli_parser', 'cmd_run',
+           'cmd_evaluate', 'cmd_bench_match', 'cmd_bench_extract', 'cmd_bench_ingest', 'cmd_bench_pipeline',
+           'cmd_test_summary', 'cmd_slides', 'main']
 
 # %% ../../nbs/tools/runner.ipynb #ed1b5ee2
 def parse_params(pairs: list[str]) -> dict:
@@ -33,7 +35,7 @@ def parse_params(pairs: list[str]) -> dict:
         out[name.strip()] = value
     return out
 
-
+# %% ../../nbs/tools/runner.ipynb #96fe6023
 def parse_steps(steps: str | None) -> list[str]:
     "Stage names from a comma-separated list, in pipeline order; all stages when the option is not given."
     if steps is None:
@@ -55,7 +57,7 @@ def notebook_params(nb_path: str) -> set[str]:
 
     return set(papermill.inspect_notebook(nb_path))
 
-
+# %% ../../nbs/tools/runner.ipynb #2a776459
 def route_params(params: dict, declared: dict[str, set[str]]) -> dict[str, dict]:
     "Per notebook, the parameters it declares; `ConfigError` for a name no notebook declares."
     known = set().union(*declared.values()) if declared else set()
@@ -75,7 +77,7 @@ def render_html(nb_path: str) -> str:
     Path(out).write_text(body, encoding="utf-8")
     return out
 
-
+# %% ../../nbs/tools/runner.ipynb #f970e1b1
 def index_html(run_id: str, results: list[dict], metrics_dir: str) -> str:
     "A small HTML page linking the rendered notebooks of one run."
     rows = "".join(
@@ -107,7 +109,7 @@ def runs_dir(cfg: PipelineConfig, project_root: str) -> str:
     base = cfg.output_root if not has_scheme(cfg.output_root) else join_uri(project_root, "runs_local")
     return join_uri(base, "runs", cfg.run_id)
 
-
+# %% ../../nbs/tools/runner.ipynb #4a3ce1fc
 def kernel_config():
     """The kernel manager's settings for a stage's kernel. A kernel asked to shut down sends SIGTERM to its Spark JVM,
     then waits until it has no child left. The JVM, which PySpark started and never reaps, stays its child until the
@@ -118,7 +120,7 @@ def kernel_config():
 
     return Config({"KernelManager": {"shutdown_wait_time": 1.0}})
 
-
+# %% ../../nbs/tools/runner.ipynb #2d2204b7
 def _execute(nbs: dict, routed: dict, cfg: PipelineConfig, root: str, out_dir: str, progress: bool) -> tuple[int, list]:
     "Run the notebooks in order through papermill, rendering each; stop at the first failure."
     import papermill
@@ -152,7 +154,7 @@ def _execute(nbs: dict, routed: dict, cfg: PipelineConfig, root: str, out_dir: s
             break
     return code, results
 
-
+# %% ../../nbs/tools/runner.ipynb #00f0f06d
 def run_pipeline(
     steps: list[str], params: dict, project_root: str | None = None, progress: bool = True
 ) -> tuple[int, str]:
@@ -214,9 +216,9 @@ def evaluate_cli(labels: str, params: dict) -> dict:
         links, read_labels(spark, cfg.labels_path), optional["candidate_pairs"], optional["scored_pairs"]
     )
 
-
-def main(argv: list[str] | None = None) -> int:
-    "Entry point of the `capstone` console command."
+# %% ../../nbs/tools/runner.ipynb #dcd03531
+def cli_parser() -> argparse.ArgumentParser:
+    "The `capstone` command line: its subcommands and their arguments."
     ap = argparse.ArgumentParser(prog="capstone", description="TMDB x Discogs soundtrack pipeline")
     sub = ap.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the numbered notebooks through papermill")
@@ -254,97 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     bp.add_argument("--out", help="also write the rows as JSON here")
     bp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="passed to each stage")
-    args = ap.parse_args(argv)
-    try:
-        params = parse_params(getattr(args, "param", []))
-        if args.command == "evaluate":
-            print(json.dumps(evaluate_cli(args.labels, params), indent=2, default=str))
-            return 0
-        if args.command == "bench-match":
-            from capstone.tools.bench_match import bench, real_material, tables
-            from capstone.config import resolve_uri
-            from capstone.runtime import get_spark
+    return ap
 
-            root = find_project_root()
-            material = real_material(
-                resolve_uri("data/sample/snapshots", root),
-                resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root),
-            )
-            rows = bench(
-                get_spark(), [int(x) for x in args.sizes.split(",")], material, args.baseline_max, args.baseline_timeout
-            )
-            sizes, classes = tables(rows)
-            print(sizes.to_string())
-            print(classes.to_string())
-            return 0
-        if args.command == "bench-extract":
-            import pandas as pd
-            from capstone.tools.bench_extract import bench
-            from capstone.config import resolve_uri
-            from capstone.runtime import get_spark
-
-            rows, resumed = bench(
-                get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root())
-            )
-            print(pd.DataFrame(rows).to_string(index=False))
-            print("resume:", json.dumps(resumed))
-            return 0 if all(r["lost"] == r["duplicated"] == 0 for r in rows) and resumed["lost"] == 0 else 1
-        if args.command == "bench-ingest":
-            import pandas as pd
-            from capstone.tools.bench_ingest import bench
-            from capstone.config import resolve_uri
-            from capstone.runtime import get_spark
-
-            rows = bench(
-                get_spark(),
-                [int(x) for x in args.sizes.split(",")],
-                resolve_uri(args.source, find_project_root()),
-                args.bad_every,
-            )
-            print(pd.DataFrame(rows).to_string(index=False))
-            return 0 if all(r["reconciles"] for r in rows) else 1
-        if args.command == "bench-pipeline":
-            from capstone.config import resolve_uri
-            from capstone.tools.bench_match import real_material
-            from capstone.tools.bench_pipeline import bench, sample_movies, tables
-
-            root = find_project_root()
-            snapshots = resolve_uri("data/sample/snapshots", root)
-            material = real_material(snapshots, resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root))
-            sizes = [int(x) for x in args.sizes.split(",")]
-            rows = bench(sizes, material, sample_movies(snapshots), root, args.work_dir, params)
-            if args.out:
-                Path(args.out).write_text(json.dumps(rows, indent=2))
-            stages, growth = tables(rows)
-            print(stages.to_string())
-            print(growth.to_string(index=False))
-            return 0
-        if args.command == "test-summary":
-            from capstone.tools.slides import write_test_summary
-
-            print(write_test_summary(args.metrics_dir))
-            return 0
-        if args.command == "slides":
-            from capstone.tools.slides import make_slides
-
-            shown = make_slides(
-                params.get("output_root", PipelineConfig.output_root),
-                args.metrics_dir,
-                out_path=args.out,
-                run_id=params.get("run_id", ""),
-            )
-            print(
-                f"{args.out}: {shown['slides']} slides from run {shown['run_id']}; pictures: {len(shown['pngs'])} PNG in "
-                f"{Path(args.out).parent / 'png'}"
-            )
-            return 0
-        code, out_dir = run_pipeline(parse_steps(args.steps), params)
-    except ConfigError as e:  # a usage error
-        print(f"capstone: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:  # anything else that stops a command: one line, never a traceback
-        print(f"capstone {args.command} FAILED: {type(e).__name__}: {' '.join(str(e).split())[:500]}", file=sys.stderr)
-        return 1
+# %% ../../nbs/tools/runner.ipynb #a3d8ade1
+def cmd_run(args: argparse.Namespace, params: dict) -> int:
+    "`capstone run`: the numbered notebooks through papermill; where the rendered run, gold and metrics are."
+    code, out_dir = run_pipeline(parse_steps(args.steps), params)
     cfg = PipelineConfig.from_params(
         **{k: v for k, v in params.items() if k in ("output_root", "gold_root", "metrics_root", "run_id")}
     )
@@ -353,3 +270,128 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gold:    {cfg.gold('film_soundtrack_links')}  {cfg.gold('films_enriched')}")
         print(f"metrics: {join_uri(cfg.metrics_root, Path(out_dir).name)}")
     return code
+
+# %% ../../nbs/tools/runner.ipynb #49ac4875
+def cmd_evaluate(args: argparse.Namespace, params: dict) -> int:
+    "`capstone evaluate`: the gold links scored against a labels CSV, as JSON."
+    print(json.dumps(evaluate_cli(args.labels, params), indent=2, default=str))
+    return 0
+
+# %% ../../nbs/tools/runner.ipynb #a8aae523
+def cmd_bench_match(args: argparse.Namespace, params: dict) -> int:
+    "`capstone bench-match`: the matcher against the naive baseline on generated, labelled data."
+    from capstone.tools.bench_match import bench, real_material, tables
+    from capstone.config import resolve_uri
+    from capstone.runtime import get_spark
+
+    root = find_project_root()
+    material = real_material(
+        resolve_uri("data/sample/snapshots", root),
+        resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root),
+    )
+    rows = bench(
+        get_spark(), [int(x) for x in args.sizes.split(",")], material, args.baseline_max, args.baseline_timeout
+    )
+    sizes, classes = tables(rows)
+    print(sizes.to_string())
+    print(classes.to_string())
+    return 0
+
+# %% ../../nbs/tools/runner.ipynb #b32d353f
+def cmd_bench_extract(args: argparse.Namespace, params: dict) -> int:
+    "`capstone bench-extract`: live extraction against a local fault-injecting server; 1 when a film is lost or duplicated."
+    import pandas as pd
+    from capstone.tools.bench_extract import bench
+    from capstone.config import resolve_uri
+    from capstone.runtime import get_spark
+
+    rows, resumed = bench(get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root()))
+    print(pd.DataFrame(rows).to_string(index=False))
+    print("resume:", json.dumps(resumed))
+    return 0 if all(r["lost"] == r["duplicated"] == 0 for r in rows) and resumed["lost"] == 0 else 1
+
+# %% ../../nbs/tools/runner.ipynb #e17d1d63
+def cmd_bench_ingest(args: argparse.Namespace, params: dict) -> int:
+    "`capstone bench-ingest`: dump ingestion against the iterparse baseline; 1 when a size does not reconcile."
+    import pandas as pd
+    from capstone.tools.bench_ingest import bench
+    from capstone.config import resolve_uri
+    from capstone.runtime import get_spark
+
+    rows = bench(
+        get_spark(),
+        [int(x) for x in args.sizes.split(",")],
+        resolve_uri(args.source, find_project_root()),
+        args.bad_every,
+    )
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0 if all(r["reconciles"] for r in rows) else 1
+
+# %% ../../nbs/tools/runner.ipynb #261d369c
+def cmd_bench_pipeline(args: argparse.Namespace, params: dict) -> int:
+    "`capstone bench-pipeline`: prepare, validate and match through the runner on generated raw zones."
+    from capstone.config import resolve_uri
+    from capstone.tools.bench_match import real_material
+    from capstone.tools.bench_pipeline import bench, sample_movies, tables
+
+    root = find_project_root()
+    snapshots = resolve_uri("data/sample/snapshots", root)
+    material = real_material(snapshots, resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root))
+    sizes = [int(x) for x in args.sizes.split(",")]
+    rows = bench(sizes, material, sample_movies(snapshots), root, args.work_dir, params)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+    stages, growth = tables(rows)
+    print(stages.to_string())
+    print(growth.to_string(index=False))
+    return 0
+
+# %% ../../nbs/tools/runner.ipynb #ebcd3fa5
+def cmd_test_summary(args: argparse.Namespace, params: dict) -> int:
+    "`capstone test-summary`: metrics/test_summary.txt from the JUnit and coverage reports."
+    from capstone.tools.slides import write_test_summary
+
+    print(write_test_summary(args.metrics_dir))
+    return 0
+
+# %% ../../nbs/tools/runner.ipynb #8145ce2d
+def cmd_slides(args: argparse.Namespace, params: dict) -> int:
+    "`capstone slides`: the testing-summary deck from the latest run and test reports."
+    from capstone.tools.slides import make_slides
+
+    shown = make_slides(
+        params.get("output_root", PipelineConfig.output_root),
+        args.metrics_dir,
+        out_path=args.out,
+        run_id=params.get("run_id", ""),
+    )
+    print(
+        f"{args.out}: {shown['slides']} slides from run {shown['run_id']}; pictures: {len(shown['pngs'])} PNG in "
+        f"{Path(args.out).parent / 'png'}"
+    )
+    return 0
+
+# %% ../../nbs/tools/runner.ipynb #d2feab06
+COMMANDS = {
+    "run": cmd_run,
+    "evaluate": cmd_evaluate,
+    "bench-match": cmd_bench_match,
+    "bench-extract": cmd_bench_extract,
+    "bench-ingest": cmd_bench_ingest,
+    "bench-pipeline": cmd_bench_pipeline,
+    "test-summary": cmd_test_summary,
+    "slides": cmd_slides,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    "Entry point of the `capstone` console command: one line on stderr, never a traceback, when a command fails."
+    args = cli_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, parse_params(getattr(args, "param", [])))
+    except ConfigError as e:  # a usage error
+        print(f"capstone: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # anything else that stops a command: one line, never a traceback
+        print(f"capstone {args.command} FAILED: {type(e).__name__}: {' '.join(str(e).split())[:500]}", file=sys.stderr)
+        return 1

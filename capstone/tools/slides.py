@@ -20,15 +20,15 @@ from ..storage import local_path
 
 # %% auto #0
 __all__ = ['FAULT_RE', 'GROUPS', 'PNG_MANIFEST', 'case_kind', 'junit_counts', 'case_group', 'junit_group_times',
-           'group_time_lines', 'read_test_reports', 'summary_line', 'write_test_summary', 'stage_volumes', 'build_deck',
-           'export_pngs', 'make_slides']
+           'group_time_lines', 'read_test_reports', 'summary_line', 'write_test_summary', 'stage_volumes',
+           'tests_slide', 'volumes_slide', 'quality_slide', 'limit_lines', 'build_deck', 'export_pngs', 'make_slides']
 
 # %% ../../nbs/tools/slides.ipynb #7ec7a10d
 FAULT_RE = re.compile(
     r"retr|404|401|bad_key|fault|faulty|broken|refused|fails|failure|missing_column|credentials|quarantin", re.I
 )
 
-
+# %% ../../nbs/tools/slides.ipynb #d0decf27
 def case_kind(classname: str, name: str) -> str:
     "`notebook`, `end to end`, `fault injection` or `unit` for one JUnit test case."
     if ".ipynb" in classname or ".ipynb" in name:
@@ -39,7 +39,7 @@ def case_kind(classname: str, name: str) -> str:
         return "fault injection"
     return "unit"
 
-
+# %% ../../nbs/tools/slides.ipynb #c3fa7ec1
 def junit_counts(path: str) -> dict:
     "Passed, failed, skipped and errors, in all and by kind, from a JUnit XML file."
     root = ET.parse(path).getroot()
@@ -59,10 +59,10 @@ def junit_counts(path: str) -> dict:
         kinds.setdefault(kind, dict(passed=0, failed=0, skipped=0, errors=0))[outcome] += 1
     return {"total": total, "by_kind": kinds}
 
-
+# %% ../../nbs/tools/slides.ipynb #ff1515fb
 GROUPS = ("runner", "pipeline", "nbval", "unit")
 
-
+# %% ../../nbs/tools/slides.ipynb #f0ca31a8
 def case_group(classname: str, properties: dict) -> str:
     """The part of the suite a test case belongs to, for its time: `nbval` (a notebook's cell), or the `group` the
     suite recorded (tests/conftest.py: `runner` for the runner's tests, `pipeline` for those reading the sample
@@ -71,7 +71,7 @@ def case_group(classname: str, properties: dict) -> str:
         return "nbval"
     return properties.get("group") or ("runner" if "test_runner" in classname else "unit")
 
-
+# %% ../../nbs/tools/slides.ipynb #e5f9d4a0
 def junit_group_times(path: str) -> dict:
     "Tests and seconds per group (`case_group`), and the suite's own recorded figures (`sample_run_s`...)."
     root = ET.parse(path).getroot()
@@ -86,7 +86,7 @@ def junit_group_times(path: str) -> dict:
     }
     return {"groups": {k: dict(v, s=round(v["s"], 1)) for k, v in groups.items()}, "suite": suite}
 
-
+# %% ../../nbs/tools/slides.ipynb #819844b4
 def group_time_lines(times: dict) -> list[str]:
     "The time per group as a small table, with the sample run's own wall time when the suite recorded it."
     total = sum(g["s"] for g in times["groups"].values()) or 1.0
@@ -100,7 +100,7 @@ def group_time_lines(times: dict) -> list[str]:
         )
     return lines
 
-
+# %% ../../nbs/tools/slides.ipynb #fded849a
 def read_test_reports(metrics_dir: str = "metrics") -> dict:
     "Counts from `junit.xml` and the coverage percent from `coverage.json` under `metrics_dir`."
     counts = junit_counts(str(Path(metrics_dir) / "junit.xml")) | {
@@ -110,14 +110,14 @@ def read_test_reports(metrics_dir: str = "metrics") -> dict:
     cov = json.loads(cov_path.read_text())["totals"]["percent_covered"] if cov_path.exists() else None
     return counts | {"coverage_percent": round(cov, 2) if cov is not None else None}
 
-
+# %% ../../nbs/tools/slides.ipynb #adec4bee
 def summary_line(s: dict) -> str:
     "The one-line summary of a test run."
     t = s["total"]
     cov = f"{s['coverage_percent']:.1f}%" if s.get("coverage_percent") is not None else "n/a"
     return f"tests passed={t['passed']} failed={t['failed'] + t['errors']} skipped={t['skipped']} coverage={cov}"
 
-
+# %% ../../nbs/tools/slides.ipynb #359a3f12
 def write_test_summary(metrics_dir: str = "metrics") -> str:
     """Write `test_summary.txt` (the one-line summary, then the time per group) and `test_summary.json` under
     `metrics_dir`; returns the text."""
@@ -134,7 +134,7 @@ def _title_only(prs, title: str):
     slide.shapes.title.text_frame.paragraphs[0].font.size = Pt(26)
     return slide
 
-
+# %% ../../nbs/tools/slides.ipynb #8de31977
 def _cell(v) -> str:
     "Table cell text: blank for missing, whole numbers without decimals."
     if v is None or (isinstance(v, float) and v != v):
@@ -143,7 +143,7 @@ def _cell(v) -> str:
         return str(int(v))
     return str(v)
 
-
+# %% ../../nbs/tools/slides.ipynb #652d2cb7
 def _bullets(slide, lines: list[str], left=0.5, top=1.5, width=9.0, height=5.0, size=16):
     box = slide.shapes.add_textbox(Inches(left), Inches(top), Inches(width), Inches(height)).text_frame
     box.word_wrap = True
@@ -152,7 +152,7 @@ def _bullets(slide, lines: list[str], left=0.5, top=1.5, width=9.0, height=5.0, 
         p.text, p.font.size = line, Pt(size)
     return box
 
-
+# %% ../../nbs/tools/slides.ipynb #6c5a2633
 def _table(slide, header: list[str], rows: list[list], top=1.5, size=12):
     shape = slide.shapes.add_table(
         len(rows) + 1, len(header), Inches(0.4), Inches(top), Inches(9.2), Inches(0.3 * (len(rows) + 1))
@@ -167,7 +167,7 @@ def _table(slide, header: list[str], rows: list[list], top=1.5, size=12):
             p.font.size = Pt(size)
     return shape.table
 
-
+# %% ../../nbs/tools/slides.ipynb #cb00d3fc
 def _picture(slide, path: str | None, top=1.4, height=5.4):
     if path and Path(path).exists():
         slide.shapes.add_picture(path, Inches(0.5), Inches(top), height=Inches(height))
@@ -175,7 +175,7 @@ def _picture(slide, path: str | None, top=1.4, height=5.4):
     _bullets(slide, ["(plot not available for this run)"], top=top)
     return False
 
-
+# %% ../../nbs/tools/slides.ipynb #8c67689a
 def stage_volumes(run_metrics: dict) -> list[list]:
     "Per stage: its tables, rows in, out and quarantined summed over them, and its duration."
     out = []
@@ -194,7 +194,91 @@ def stage_volumes(run_metrics: dict) -> list[list]:
         )
     return out
 
+# %% ../../nbs/tools/slides.ipynb #c0f2c2b9
+def tests_slide(prs, tests: dict) -> dict:
+    "The tests slide: passed, failed and skipped per kind and in all, and the coverage; the passed per kind."
+    s = _title_only(prs, "Tests")
+    kinds = sorted(tests["by_kind"].items())
+    _table(
+        s,
+        ["kind", "passed", "failed", "skipped"],
+        [[k, v["passed"], v["failed"] + v["errors"], v["skipped"]] for k, v in kinds]
+        + [
+            [
+                "all",
+                tests["total"]["passed"],
+                tests["total"]["failed"] + tests["total"]["errors"],
+                tests["total"]["skipped"],
+            ]
+        ],
+    )
+    _bullets(
+        s,
+        [f"Coverage of capstone/: {tests.get('coverage_percent')}% (Spark workers and notebook kernels included)"],
+        top=1.6 + 0.3 * (len(kinds) + 2),
+    )
+    return {k: v["passed"] for k, v in kinds}
 
+
+def volumes_slide(prs, run_metrics: dict) -> list[list]:
+    "The slide of rows in, out and quarantined and the seconds per stage; those rows."
+    s = _title_only(prs, "Data volumes and durations per stage")
+    per_stage = stage_volumes(run_metrics)
+    _table(
+        s,
+        ["stage", "rows in", "rows out", "quarantined", "seconds"],
+        [r[:1] + r[2:] for r in per_stage],
+        top=1.4,
+        size=12,
+    )
+    _bullets(
+        s,
+        [
+            "Rows are summed over each stage's tables ("
+            + "; ".join(f"{r[0]}: {r[1]}" for r in per_stage)
+            + "). Per-table counts are in the run's metrics and in 06_report."
+        ],
+        top=5.2,
+        height=2.0,
+        size=11,
+    )
+    return per_stage
+
+# %% ../../nbs/tools/slides.ipynb #e34885fb
+def quality_slide(prs, ev: dict, pr_curve: str | None) -> dict:
+    "The match-quality slide: the auto and auto + review bands against the labels, and the PR curve; what it shows."
+    shown = {}
+    s = _title_only(prs, "Match quality on the labels")
+    if ev:
+        a, ar = ev["auto"], ev["auto_review"]
+        fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
+        _bullets(
+            s,
+            [
+                f"auto: precision {fmt(a['precision'])}, recall {fmt(a['recall'])} (tp {a['tp']}, fp {a['fp']}, fn {a['fn']})",
+                f"auto + review: precision {fmt(ar['precision'])}, recall {fmt(ar['recall'])}",
+                f"blocking recall {fmt(ev.get('blocking_recall'))}; {ev['labelled_positive_pairs']} labelled matches",
+            ],
+            top=1.3,
+            height=1.2,
+            size=14,
+        )
+        shown = {"auto": a, "auto_review": ar}
+    else:
+        _bullets(s, ["No labels were given for this run."], top=1.3, height=1.0)
+    _picture(s, pr_curve, top=2.6, height=4.6)
+    return shown
+
+
+def limit_lines(limits_path: str) -> list[str]:
+    "The bullet lines of the hand-kept limits file."
+    return [
+        l.strip().lstrip("-* ").strip()
+        for l in Path(limits_path).read_text().splitlines()
+        if l.strip().startswith(("-", "*"))
+    ]
+
+# %% ../../nbs/tools/slides.ipynb #f9583461
 def build_deck(run_metrics: dict, tests: dict, limits_path: str, out_path: str) -> dict:
     "Write the seven-slide testing-summary deck; returns the figures shown on it."
     report = run_metrics.get("report", {}).get("figures", {})
@@ -217,77 +301,15 @@ def build_deck(run_metrics: dict, tests: dict, limits_path: str, out_path: str) 
             "Paths are URIs: local folders or abfss://; PySpark 3.5 (Databricks Runtime 14.3 LTS parity)",
         ],
     )
-    s = _title_only(prs, "Tests")
-    kinds = sorted(tests["by_kind"].items())
-    _table(
-        s,
-        ["kind", "passed", "failed", "skipped"],
-        [[k, v["passed"], v["failed"] + v["errors"], v["skipped"]] for k, v in kinds]
-        + [
-            [
-                "all",
-                tests["total"]["passed"],
-                tests["total"]["failed"] + tests["total"]["errors"],
-                tests["total"]["skipped"],
-            ]
-        ],
-    )
-    _bullets(
-        s,
-        [f"Coverage of capstone/: {tests.get('coverage_percent')}% (Spark workers and notebook kernels included)"],
-        top=1.6 + 0.3 * (len(kinds) + 2),
-    )
-    shown["tests_by_kind"] = {k: v["passed"] for k, v in kinds}
-    s = _title_only(prs, "Data volumes and durations per stage")
-    per_stage = stage_volumes(run_metrics)
-    _table(
-        s,
-        ["stage", "rows in", "rows out", "quarantined", "seconds"],
-        [r[:1] + r[2:] for r in per_stage],
-        top=1.4,
-        size=12,
-    )
-    _bullets(
-        s,
-        [
-            "Rows are summed over each stage's tables ("
-            + "; ".join(f"{r[0]}: {r[1]}" for r in per_stage)
-            + "). Per-table counts are in the run's metrics and in 06_report."
-        ],
-        top=5.2,
-        height=2.0,
-        size=11,
-    )
-    shown["volumes"] = per_stage
-    s = _title_only(prs, "Match quality on the labels")
-    if ev:
-        a, ar = ev["auto"], ev["auto_review"]
-        fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
-        _bullets(
-            s,
-            [
-                f"auto: precision {fmt(a['precision'])}, recall {fmt(a['recall'])} (tp {a['tp']}, fp {a['fp']}, fn {a['fn']})",
-                f"auto + review: precision {fmt(ar['precision'])}, recall {fmt(ar['recall'])}",
-                f"blocking recall {fmt(ev.get('blocking_recall'))}; {ev['labelled_positive_pairs']} labelled matches",
-            ],
-            top=1.3,
-            height=1.2,
-            size=14,
-        )
-        shown["auto"], shown["auto_review"] = a, ar
-    else:
-        _bullets(s, ["No labels were given for this run."], top=1.3, height=1.0)
-    _picture(s, plots.get("pr_curve.png"), top=2.6, height=4.6)
+    shown["tests_by_kind"] = tests_slide(prs, tests)
+    shown["volumes"] = volumes_slide(prs, run_metrics)
+    shown |= quality_slide(prs, ev, plots.get("pr_curve.png"))
     s = _title_only(prs, "Soundtrack genre vs popularity and rating")
     _picture(s, plots.get("question_soundtrack_genres.png"), top=1.3, height=4.2)
     _bullets(s, [report.get("answer", "The report stage did not run for this run.")], top=5.6, height=1.8, size=11)
     shown["answer"] = report.get("answer")
     s = _title_only(prs, "Known limits and next steps")
-    limits = [
-        l.strip().lstrip("-* ").strip()
-        for l in Path(limits_path).read_text().splitlines()
-        if l.strip().startswith(("-", "*"))
-    ]
+    limits = limit_lines(limits_path)
     _bullets(s, limits, size=14)
     shown["limits"] = limits
     Path(out_path).parent.mkdir(parents=True, exist_ok=True)
@@ -298,7 +320,7 @@ def build_deck(run_metrics: dict, tests: dict, limits_path: str, out_path: str) 
 # %% ../../nbs/tools/slides.ipynb #49183d79
 PNG_MANIFEST = ".pngs-written-by-capstone"
 
-
+# %% ../../nbs/tools/slides.ipynb #a172a07b
 def export_pngs(deck: str, plots: list[str], out_dir: str) -> list[str]:
     "PNG pictures of the deck in `out_dir`: every slide via LibreOffice when available, else the chart images."
     out = Path(out_dir)
