@@ -70,12 +70,12 @@ def _sibling_prefix(uri: str, marker: str) -> str:
     parent, _, name = uri.rstrip("/").rpartition("/")
     return f"{parent}/.{name}.{marker}"
 
-# %% ../nbs/00c_storage.ipynb #cfbd8283
+
 def _tmp_uri(uri: str) -> str:
     "A hidden sibling of `uri` to write before renaming: Spark and Hadoop readers skip names starting with '.'."
     return _sibling_prefix(uri, "_tmp_") + uuid.uuid4().hex[:8]
 
-# %% ../nbs/00c_storage.ipynb #14249705
+
 def _aside_uri(uri: str) -> str:
     "A hidden sibling that holds a table's old version while the new one moves in (off-Linux or on a lake)."
     return _sibling_prefix(uri, "_old_") + uuid.uuid4().hex[:8]
@@ -214,7 +214,7 @@ def fs_list(spark: SparkSession, uri: str, suffixes: tuple[str, ...] = ()) -> li
 # %% ../nbs/00c_storage.ipynb #95a5ae4a
 COMPRESSED_SUFFIXES = (".gz", ".bz2", ".deflate", ".zst", ".lz4", ".snappy")
 
-# %% ../nbs/00c_storage.ipynb #4d0e1112
+
 def fs_unreadable(spark: SparkSession, uri: str) -> str | None:
     """Why the compressed file at `uri` cannot be read to its end (empty, truncated, corrupt), or None when it can.
     It is decompressed to its end by Hadoop's own codec, the one Spark reads it with, on any scheme."""
