@@ -24,8 +24,6 @@ __all__ = ['LOCK_NAME', 'LOCK_STALE_AFTER', 'LockedError', 'lock_record', 'holde
 
 # %% ../nbs/00f_lock.ipynb #7b6d75d8
 LOCK_NAME = "_capstone.lock"
-
-# %% ../nbs/00f_lock.ipynb #7efde56d
 LOCK_STALE_AFTER = dt.timedelta(hours=24)  # beyond any run of the job (its timeout is 4 h), for holders on other hosts
 
 
