@@ -79,7 +79,7 @@ def escape_invalid_utf8(data: bytes | None, limit: int = RAW_TEXT_LIMIT) -> tupl
 # %% ../nbs/03a_raw.ipynb #87f44205
 _ID_AFTER_KEY = re.compile(r"\s*:\s*(-?\d+)")
 
-# %% ../nbs/03a_raw.ipynb #cb52aa22
+
 def top_level_id(text: str | None) -> str | None:
     "The number under the outermost object's `id` key of JSON text, even when the text is cut off or broken."
     depth, i, n = 0, 0, len(text or "")
@@ -108,7 +108,7 @@ def _evidence_udf(s: pd.Series) -> pd.DataFrame:
         rows.append((raw, escaped, top_level_id(full)))
     return pd.DataFrame(rows, columns=EVIDENCE.fieldNames())
 
-# %% ../nbs/03a_raw.ipynb #3a5a3d43
+
 def bad_record_evidence(text: Column, bad: Column) -> Column:
     "For a bad record (`bad`): its text as valid UTF-8 (`raw`, `raw_escaped`) and its JSON `id` where readable."
     return _evidence_udf(F.when(bad, text.cast("binary")))
