@@ -115,12 +115,17 @@ def normalize_artist(name: str | None) -> str | None:
     name = re.sub(r"\s*\(\d+\)\s*$", "", name.strip()).rstrip("*").strip()
     return re.sub(r"^the ", "", fold_text(name)) or None
 
-# %% ../nbs/00g_keys.ipynb #5241b899
+# %% ../nbs/00g_keys.ipynb #a7ba1881
 @F.pandas_udf(T.StringType())
 def _title_key_udf(s: pd.Series) -> pd.Series:
     return s.map(lambda x: normalize_title(x) if isinstance(x, str) else None)
 
-# %% ../nbs/00g_keys.ipynb #92accdce
+
+def title_key(col: Column) -> Column:
+    "Title key of a string column."
+    return _title_key_udf(col)
+
+# %% ../nbs/00g_keys.ipynb #1e37e793
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _title_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(
@@ -129,7 +134,12 @@ def _title_keys_udf(s: pd.Series) -> pd.Series:
         )
     )
 
-# %% ../nbs/00g_keys.ipynb #2adb9873
+
+def title_keys(col: Column) -> Column:
+    "Distinct, sorted title keys of an array-of-strings column."
+    return _title_keys_udf(col)
+
+# %% ../nbs/00g_keys.ipynb #b9a34a90
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _artist_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(
@@ -138,17 +148,7 @@ def _artist_keys_udf(s: pd.Series) -> pd.Series:
         )
     )
 
-# %% ../nbs/00g_keys.ipynb #a7ba1881
-def title_key(col: Column) -> Column:
-    "Title key of a string column."
-    return _title_key_udf(col)
 
-# %% ../nbs/00g_keys.ipynb #1e37e793
-def title_keys(col: Column) -> Column:
-    "Distinct, sorted title keys of an array-of-strings column."
-    return _title_keys_udf(col)
-
-# %% ../nbs/00g_keys.ipynb #b9a34a90
 def artist_keys(col: Column) -> Column:
     "Distinct, sorted artist keys of an array-of-strings column."
     return _artist_keys_udf(col)
