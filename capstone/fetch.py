@@ -21,9 +21,9 @@ from requests_ratelimiter import LimiterAdapter
 from urllib3.util.retry import Retry
 
 # %% auto #0
-__all__ = ['RETRY_STATUSES', 'QUARANTINE_RUNS', 'SECRET_PARAMS', 'SECRET_IN_TEXT', 'BODY_ERRORS', 'JitteredRetry', 'api_session',
-           'strip_secrets', 'RedactSecrets', 'redact_http_logs', 'session_secrets', 'Fetched', 'FetchStats',
-           'read_body', 'get', 'batches', 'fetch_all']
+__all__ = ['RETRY_STATUSES', 'QUARANTINE_RUNS', 'SECRET_PARAMS', 'SECRET_IN_TEXT', 'BODY_ERRORS', 'JitteredRetry',
+           'strip_secrets', 'RedactSecrets', 'redact_http_logs', 'session_secrets', 'api_session', 'Fetched',
+           'FetchStats', 'read_body', 'get', 'batches', 'fetch_all']
 
 # %% ../nbs/00b_fetch.ipynb #b43280ee
 RETRY_STATUSES = (429, 500, 502, 503, 504)
@@ -39,6 +39,47 @@ class JitteredRetry(Retry):
         # urllib3 1.26 has no `backoff_jitter` argument; `get_backoff_time` is the hook both versions call
         base = super().get_backoff_time()
         return base + random.uniform(0, self.backoff_factor / 2) if base > 0 else base
+
+# %% ../nbs/00b_fetch.ipynb #e58b18aa
+SECRET_PARAMS = ("api_key", "key", "secret", "token", "access_token")
+
+
+def strip_secrets(url: str) -> str:
+    "`url` with the values of secret query parameters replaced by `REDACTED`."
+    parts = urlsplit(url)
+    query = [
+        (k, "REDACTED" if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    return urlunsplit(parts._replace(query=urlencode(query, safe="/:")))
+
+# %% ../nbs/00b_fetch.ipynb #b99c2b46
+SECRET_IN_TEXT = re.compile(r"\b(" + "|".join(SECRET_PARAMS) + r")=[^&\s'\"]+", re.IGNORECASE)
+
+
+class RedactSecrets(logging.Filter):
+    "A logging filter that blanks secret query parameters in a record's message (urllib3 logs retried URLs)."
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if SECRET_IN_TEXT.search(message):
+            record.msg, record.args = SECRET_IN_TEXT.sub(r"\1=REDACTED", message), None
+        return True
+
+# %% ../nbs/00b_fetch.ipynb #0c1263bc
+def redact_http_logs() -> None:
+    "Install `RedactSecrets` on the loggers that print request URLs (once; safe to call again)."
+    for name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+# %% ../nbs/00b_fetch.ipynb #132d7e49
+def session_secrets(session: requests.Session) -> list[str]:
+    "The credentials a session sends: the value in its Authorization header and its secret query parameters."
+    auth = session.headers.get("Authorization", "")
+    found = [auth.replace("=", " ").split()[-1]] if auth.strip() else []
+    found += [str(v) for k, v in (session.params or {}).items() if k.lower() in SECRET_PARAMS and v]
+    return found
 
 # %% ../nbs/00b_fetch.ipynb #0a1a6f31
 def api_session(
@@ -77,47 +118,6 @@ def api_session(
     if params:
         s.params = dict(params)
     return s
-
-# %% ../nbs/00b_fetch.ipynb #e58b18aa
-SECRET_PARAMS = ("api_key", "key", "secret", "token", "access_token")
-
-# %% ../nbs/00b_fetch.ipynb #bbbcd54a
-def strip_secrets(url: str) -> str:
-    "`url` with the values of secret query parameters replaced by `REDACTED`."
-    parts = urlsplit(url)
-    query = [
-        (k, "REDACTED" if k.lower() in SECRET_PARAMS else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
-    ]
-    return urlunsplit(parts._replace(query=urlencode(query, safe="/:")))
-
-# %% ../nbs/00b_fetch.ipynb #b99c2b46
-SECRET_IN_TEXT = re.compile(r"\b(" + "|".join(SECRET_PARAMS) + r")=[^&\s'\"]+", re.IGNORECASE)
-
-# %% ../nbs/00b_fetch.ipynb #bd7a99ed
-class RedactSecrets(logging.Filter):
-    "A logging filter that blanks secret query parameters in a record's message (urllib3 logs retried URLs)."
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if SECRET_IN_TEXT.search(message):
-            record.msg, record.args = SECRET_IN_TEXT.sub(r"\1=REDACTED", message), None
-        return True
-
-# %% ../nbs/00b_fetch.ipynb #0c1263bc
-def redact_http_logs() -> None:
-    "Install `RedactSecrets` on the loggers that print request URLs (once; safe to call again)."
-    for name in ("urllib3.connectionpool", "urllib3.util.retry", "requests"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
-
-# %% ../nbs/00b_fetch.ipynb #132d7e49
-def session_secrets(session: requests.Session) -> list[str]:
-    "The credentials a session sends: the value in its Authorization header and its secret query parameters."
-    auth = session.headers.get("Authorization", "")
-    found = [auth.replace("=", " ").split()[-1]] if auth.strip() else []
-    found += [str(v) for k, v in (session.params or {}).items() if k.lower() in SECRET_PARAMS and v]
-    return found
 
 # %% ../nbs/00b_fetch.ipynb #351ad991
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ BODY_ERRORS = (
     requests.exceptions.ConnectionError,
 )  # what reading a body that stops half-way raises
 
-# %% ../nbs/00b_fetch.ipynb #880b9063
+
 def read_body(r: requests.Response) -> bytes:
     "The whole body; `ChunkedEncodingError` when fewer bytes came than `Content-Length` announced."
     body = r.content
