@@ -23,7 +23,7 @@ __all__ = ['RECORD_PARSERS', 'xml_parser', 'release_record', 'master_record', 'p
 # %% ../nbs/03b_dump.ipynb #0408d64e
 _ENVELOPE_RE = re.compile(r"^\s*(<\?xml[^>]*\?>)?\s*(<(releases|masters)>)?\s*$")
 
-# %% ../nbs/03b_dump.ipynb #a96ff6fe
+
 _ID_RE = re.compile(r'\s*id="([^"]*)"')
 
 
@@ -35,19 +35,19 @@ def xml_parser() -> etree.XMLParser:
 def _int_or_none(s):
     return int(s) if s not in (None, "") else None
 
-# %% ../nbs/03b_dump.ipynb #43d75d06
+
 def _fields(el) -> dict:
     "Child tag → text of an element, in one pass."
     return {c.tag: c.text for c in el}
 
-# %% ../nbs/03b_dump.ipynb #d5db6f6b
+
 def _artists(el) -> list[dict]:
     return [
         {"id": _int_or_none(f.get("id")), "name": f.get("name"), "anv": f.get("anv"), "role": f.get("role")}
         for f in map(_fields, el)
     ]
 
-# %% ../nbs/03b_dump.ipynb #6b2b9eae
+
 def _texts(el) -> list:
     return [c.text for c in el]
 
@@ -125,7 +125,7 @@ def master_record(el) -> dict:
             r[tag] = _texts(c)
     return r
 
-# %% ../nbs/03b_dump.ipynb #2e7ebf4d
+
 RECORD_PARSERS = {"release": release_record, "master": master_record}
 
 # %% ../nbs/03b_dump.ipynb #a6d5409e
@@ -145,7 +145,7 @@ _FORBIDDEN_XML_RE = re.compile(
     r"&#(?:x0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));"
 )
 
-# %% ../nbs/03b_dump.ipynb #4fd952cb
+
 def _forbidden_chars(text: str) -> str:
     "The characters XML forbids in `text`, named: 'U+000B ×2, U+0001'."
     found = {}
