@@ -64,13 +64,13 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 class ConfigError(ValueError):
     "A parameter is unknown or has a value that cannot be used."
 
-# %% ../nbs/00_config.ipynb #e024020e
+
 PARAM_CHOICES = {
     "tmdb_source": ("replay", "api", "record"),
     "discogs_source": ("replay", "api", "record", "dump"),
 }
 
-# %% ../nbs/00_config.ipynb #5c0345fd
+
 PATH_FIELDS = (
     "raw_root",
     "output_root",

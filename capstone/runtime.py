@@ -42,7 +42,7 @@ def notebook_config(defaults: dict, dbutils=None, project_root: str | None = Non
 # %% ../nbs/00a_runtime.ipynb #4d6b366d
 SECRET_KEYS = {"TMDB_READ_TOKEN": "tmdb-read-token", "TMDB_API_KEY": "tmdb-api-key", "DISCOGS_TOKEN": "discogs-token"}
 
-# %% ../nbs/00a_runtime.ipynb #8e3332b4
+
 def get_secret(name: str, cfg: PipelineConfig, dbutils=None) -> str | None:
     "Credential `name` from the secret scope `cfg.secret_scope` when set, else from the environment; None if absent."
     if name not in SECRET_KEYS:
@@ -69,7 +69,7 @@ def _installed(dist: str) -> bool:
     except importlib.metadata.PackageNotFoundError:
         return False
 
-# %% ../nbs/00a_runtime.ipynb #67c814ef
+
 def install_on_databricks(
     ipython, environ=None, project_root: str | None = None, installed: bool | None = None
 ) -> str | None:
@@ -89,7 +89,7 @@ def local_spark_env() -> None:
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 
-# %% ../nbs/00a_runtime.ipynb #358e22fe
+
 def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
     "The active Spark session, or a local one configured for this pipeline."
     active = SparkSession.getActiveSession()
