@@ -21,8 +21,6 @@ __all__ = ['SOUNDTRACK_STYLES', 'SOUNDTRACK_TITLE_RE', 'NOT_FILM_TITLE_RE', 'NOT
 
 # %% ../../nbs/05b_candidates.ipynb #cc0fe4e8
 SOUNDTRACK_STYLES = ["Soundtrack", "Score", "Musical"]
-
-# %% ../../nbs/05b_candidates.ipynb #b2169ff5
 SOUNDTRACK_TITLE_RE = (
     r"(?i)soundtrack|motion picture|original score|film score|music from the film|\bo\.?s\.?t\b|"
     r"bande originale|banda sonora|colonna sonora|trilha sonora|filmmusik|musique du film|サウンドトラック|サントラ"
