@@ -82,7 +82,7 @@ def latest_run_id(spark: SparkSession, metrics_root: str, complete: bool = False
         raise FileNotFoundError(f"no finished run under {metrics_root}: run the pipeline first")
     return max(runs)
 
-# %% ../nbs/00d_metrics.ipynb #b0d7dde1
+
 def load_metrics(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "The metrics JSON of every stage of `cfg.run_id` that left one, by stage, in pipeline order."
     return {s: read_metrics(spark, cfg, s) for s in STAGES if fs_exists(spark, cfg.metrics_path(s))}

@@ -23,11 +23,11 @@ __all__ = ['RULES', 'with_reasons', 'conform', 'split_valid', 'run_step']
 def _parse_error() -> Column:
     return F.col("_error")
 
-# %% ../nbs/04_validate.ipynb #7558df67
+
 def _when(cond: str, reason: str) -> Column:
     return F.when(F.expr(cond), F.lit(reason))
 
-# %% ../nbs/04_validate.ipynb #3b2f58dc
+
 RULES = {
     "films": (
         "tmdb_id",
@@ -68,7 +68,7 @@ RULES = {
     ),
 }
 
-# %% ../nbs/04_validate.ipynb #c26f19b3
+
 def with_reasons(df: DataFrame, table: str) -> DataFrame:
     "Add `_reason`: the parse error, else every broken rule of `table` joined with '; ', or null for a good row."
     _, rules = RULES[table]

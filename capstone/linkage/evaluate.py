@@ -56,7 +56,7 @@ def _prf(tp: int, fp: int, fn: int) -> dict:
 # %% ../../nbs/05f_evaluate.ipynb #075e03a9
 EVIDENCE_COLUMNS = ["sim_title", "title_pair", "delta_year", "composer_match", "evidence"]
 
-# %% ../../nbs/05f_evaluate.ipynb #5d34059b
+
 def _with_evidence(df: DataFrame) -> DataFrame:
     "The evidence columns that `df` has, the score-term map as JSON text so that metrics stay plain JSON."
     cols = [c for c in EVIDENCE_COLUMNS if c in df.columns]
@@ -145,7 +145,7 @@ def pr_curve(scored: DataFrame, labels: DataFrame) -> pd.DataFrame:
 # %% ../../nbs/05f_evaluate.ipynb #02a3c31f
 CALIBRATION_BINS = (0.0, 0.1, 0.5, 0.9, 1.0001)
 
-# %% ../../nbs/05f_evaluate.ipynb #7d9f0739
+
 def calibration(scored: DataFrame, labels: DataFrame) -> dict:
     "Observed match rate against mean score per score bin, on pairs of labelled candidates; and the Brier score."
     pos = positive_pairs(labels).withColumn("y", F.lit(1))

@@ -181,7 +181,7 @@ def word_frequencies(films: DataFrame, cands: DataFrame) -> DataFrame:
         .agg(F.countDistinct("id").alias("df"))
     )
 
-# %% ../../nbs/05d_scoring.ipynb #d4665755
+
 def with_typo_words_df(best: DataFrame, freq: DataFrame) -> DataFrame:
     """Add `typo_word_df`: for a pair whose best relation is `typo`, how many films and candidates carry the words the
     candidate changed (the larger of the first two; a typo of two edits changes at most two). A slip makes a word
@@ -294,7 +294,7 @@ def _year_term(mcfg: MatchConfig) -> Column:
         .otherwise(-mcfg.year_very_late_penalty)
     )
 
-# %% ../../nbs/05d_scoring.ipynb #285d821e
+
 def score_pairs(compared: DataFrame, mcfg: MatchConfig) -> DataFrame:
     "Add `logit`, `score` in [0, 1], `band` (auto / review / reject) and `evidence` (the terms, for reviewers)."
     terms = {
