@@ -66,7 +66,7 @@ def land_search_replay(spark: SparkSession, cfg: PipelineConfig, progress: bool 
 # %% ../nbs/02_extract_discogs.ipynb #7d0e2b9c
 USER_AGENT = "capstone-soundtracks/0.1 (+https://github.com/capstone-soundtracks; TMDB x Discogs soundtrack linking)"
 
-# %% ../nbs/02_extract_discogs.ipynb #a2f38ba0
+
 SEARCH_TYPES = ("master", "release")
 SEARCH_STYLES = ("Soundtrack", "Score")
 PER_PAGE = 100

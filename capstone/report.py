@@ -28,14 +28,14 @@ def reports_dir(cfg: PipelineConfig) -> str:
     "Where this run's plots go."
     return join_uri(cfg.output_root, "reports", cfg.run_id)
 
-# %% ../nbs/06_report.ipynb #1d1436d2
+
 def figure_png(fig: Figure) -> bytes:
     "A matplotlib figure as PNG bytes."
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     return buf.getvalue()
 
-# %% ../nbs/06_report.ipynb #6a6643d2
+
 def save_figure(spark: SparkSession, fig: Figure, uri: str) -> str:
     "Write a matplotlib figure as PNG to `uri`; returns `uri`."
     return fs_write_bytes(spark, uri, figure_png(fig))
