@@ -13,9 +13,16 @@ from pyspark.sql import functions as F
 
 from .config import PipelineConfig
 from .linkage.settings import MatchConfig
-from .storage import ContractError, fs_exists, read_table, write_table
+from .storage import ContractError, fs_exists, read_table, require_columns, write_table
 from .metrics import stage_metrics
-from .schemas import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
+from capstone.schemas import (
+    ENRICHED_SCHEMA,
+    FILMS_SCHEMA,
+    LINKS_SCHEMA,
+    MASTERS_SCHEMA,
+    RELEASES_SCHEMA,
+    SEARCH_RESULTS_SCHEMA,
+)
 from .linkage.candidates import build_candidates, release_observations
 from .linkage.blocking import block_pairs
 from .linkage.scoring import compare_pairs, score_pairs
@@ -49,11 +56,13 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         selected_df = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg), mcfg))
         write_table(selected_df, cfg.silver("scored_pairs"))
         selected = spark.read.parquet(cfg.silver("scored_pairs"))
-        n_links = write_table(gold_links(selected, cfg.run_id), cfg.gold("film_soundtrack_links"))
+        # the gold contract is checked before anything is published: a table that breaks it is never written
+        links_df, enriched_df = gold_links(selected, cfg.run_id), enrich_films(films, selected, cands)
+        require_columns(links_df, LINKS_SCHEMA, "gold film_soundtrack_links")
+        require_columns(enriched_df, ENRICHED_SCHEMA, "gold films_enriched")
+        n_links = write_table(links_df, cfg.gold("film_soundtrack_links"))
         n_unmatched = write_table(unmatched(films, cands, selected), cfg.gold("unmatched"))
-        n_enriched = write_table(
-            enrich_films(films, selected, cands), cfg.gold("films_enriched"), guarded_by=cfg.shrink_guard("output_root")
-        )
+        n_enriched = write_table(enriched_df, cfg.gold("films_enriched"), guarded_by=cfg.shrink_guard("output_root"))
         links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
         m.rows_in = {"films": n_films, "discogs_items": n_all, "soundtrack_candidates": n_cands}
         m.rows_out = {"film_soundtrack_links": n_links, "films_enriched": n_enriched, "unmatched": n_unmatched}

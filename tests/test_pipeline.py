@@ -16,6 +16,19 @@ def test_every_stage_succeeds_and_reconciles(sample_run, spark):
     assert read_metrics(spark, cfg, "match")["run_id"] == "test-sample"
 
 
+def _names_and_types(schema) -> list[tuple[str, str]]:
+    return [(f.name, f.dataType.simpleString()) for f in schema.fields]
+
+
+def test_gold_tables_are_their_written_contracts(sample_run, spark):
+    "Every column of the gold tables, in order, with its type, is the one written out in schemas.py: no more, no less."
+    from capstone.schemas import ENRICHED_SCHEMA, LINKS_SCHEMA
+
+    cfg, _ = sample_run
+    for table, schema in [("film_soundtrack_links", LINKS_SCHEMA), ("films_enriched", ENRICHED_SCHEMA)]:
+        assert _names_and_types(spark.read.parquet(cfg.gold(table)).schema) == _names_and_types(schema), table
+
+
 def test_gold_contract_and_known_links(sample_run, spark):
     cfg, metrics = sample_run
     links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
