@@ -10,7 +10,6 @@ import gzip
 import functools
 import json
 from typing import Callable, Iterable
-from urllib.parse import urlsplit
 
 import requests
 from pyspark.sql import SparkSession
@@ -20,13 +19,13 @@ from .config import ConfigError, PipelineConfig, join_uri
 from .runtime import get_secret
 from .storage import fs_delete, fs_exists, fs_list, fs_read_bytes, fs_write_bytes, gunzip_if_needed
 from .metrics import stage_metrics
+from .tmdb_replay import TmdbSnapshot
 from .fetch import QUARANTINE_RUNS, FetchStats, Fetched, api_session, batches, fetch_all, get
 
 # %% auto #0
-__all__ = ['NOT_FOUND_BODY', 'CHANGES', 'parse_movie_ids', 'read_movie_ids', 'TmdbSnapshot', 'tmdb_session', 'make_session',
-           'movie_body_problem', 'classify_movie', 'export_name', 'landing_dirs', 'gz_lines', 'land_batch',
-           'read_lines', 'read_checkpoint', 'ask_again', 'change_windows', 'last_success_uri', 'changed_ids',
-           'fetch_movie', 'extract_movies', 'run_step']
+__all__ = ['CHANGES', 'parse_movie_ids', 'read_movie_ids', 'tmdb_session', 'make_session', 'movie_body_problem', 'classify_movie',
+           'export_name', 'landing_dirs', 'gz_lines', 'land_batch', 'read_lines', 'read_checkpoint', 'ask_again',
+           'change_windows', 'last_success_uri', 'changed_ids', 'fetch_movie', 'extract_movies', 'run_step']
 
 # %% ../nbs/01_extract_tmdb.ipynb #7113c1e9
 def parse_movie_ids(lines: Iterable[str]) -> tuple[list[int], int]:
@@ -57,48 +56,6 @@ def read_movie_ids(spark: SparkSession, uri: str) -> tuple[list[int], int]:
     else:
         data = fs_read_bytes(spark, uri)
     return parse_movie_ids(gunzip_if_needed(data).decode("utf-8").splitlines())
-
-# %% ../nbs/01_extract_tmdb.ipynb #a3cec78c
-NOT_FOUND_BODY = b'{"success":false,"status_code":34,"status_message":"The resource you requested could not be found."}'
-
-# %% ../nbs/01_extract_tmdb.ipynb #03bb9bf1
-class TmdbSnapshot(requests.adapters.BaseAdapter):
-    "A requests adapter that serves recorded `/movie/{id}` bodies from `snapshot_root` the way the live API would."
-
-    def __init__(self, spark: SparkSession, snapshot_root: str):
-        super().__init__()
-        self.spark = spark
-        base = join_uri(snapshot_root, "tmdb")
-        self.recorded = {
-            int(u.rsplit("/", 1)[-1].split(".")[0]): u for u in fs_list(spark, join_uri(base, "movie"), (".json",))
-        }
-        self.derived = {}
-        for uri in fs_list(spark, join_uri(base, "derived"), (".jsonl", ".jsonl.gz")):
-            for line in gunzip_if_needed(fs_read_bytes(spark, uri)).splitlines():
-                if line.strip():
-                    self.derived[json.loads(line)["id"]] = line
-        if not self.recorded and not self.derived:
-            raise ConfigError(
-                f"snapshot_root={snapshot_root!r} holds no TMDB recordings under tmdb/movie or tmdb/derived"
-            )
-
-    def body(self, tmdb_id: int) -> tuple[int, bytes]:
-        if tmdb_id in self.recorded:
-            return 200, fs_read_bytes(self.spark, self.recorded[tmdb_id])
-        if tmdb_id in self.derived:
-            return 200, self.derived[tmdb_id]
-        return 404, NOT_FOUND_BODY
-
-    def send(self, request, **kwargs) -> requests.Response:
-        last = urlsplit(request.url).path.rstrip("/").rsplit("/", 1)[-1]
-        status, body = self.body(int(last)) if last.isdigit() else (404, NOT_FOUND_BODY)
-        r = requests.Response()
-        r.status_code, r._content, r.url, r.request = status, body, request.url, request
-        r.headers["Content-Type"] = "application/json;charset=utf-8"
-        return r
-
-    def close(self):
-        pass
 
 # %% ../nbs/01_extract_tmdb.ipynb #21686237
 def tmdb_session(cfg: PipelineConfig, token: str | None = None, api_key: str | None = None) -> requests.Session:

@@ -6,7 +6,8 @@ import pytest
 
 from capstone.config import ConfigError, PipelineConfig
 from capstone.extract_discogs import dump_kind, land_dump
-from capstone.extract_tmdb import TmdbSnapshot, landing_dirs, parse_movie_ids
+from capstone.extract_tmdb import landing_dirs, parse_movie_ids
+from capstone.tmdb_replay import TmdbSnapshot
 from capstone.extract_tmdb import run_step as extract_tmdb
 
 from conftest import ROOT

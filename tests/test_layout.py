@@ -67,6 +67,7 @@ def test_the_product_is_found():
         "lock",
         "runtime",
         "linkage/settings",
+        "tmdb_replay",
     }
     assert {p.stem for p in (PACKAGE / "tools").glob("*.py")} >= {
         "runner",
