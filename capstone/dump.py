@@ -248,7 +248,7 @@ def parse_dump(chunks: DataFrame, kind: str, schema: T.StructType) -> DataFrame:
 def _credited_names(col: str) -> Column:
     return F.transform(F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["anv"], a["name"]))
 
-# %% ../nbs/03b_dump.ipynb #e8d9bdf6
+
 def _dump_evidence(error: Column) -> list[Column]:
     "`_raw` and `_raw_escaped` of a bad record: its chunk's text, or the parsed record when only a value is wrong."
     return [
@@ -256,7 +256,7 @@ def _dump_evidence(error: Column) -> list[Column]:
         F.coalesce("_raw_escaped", F.when(error.isNotNull(), F.lit(False))).alias("_raw_escaped"),
     ]
 
-# %% ../nbs/03b_dump.ipynb #84e56cd6
+
 def prepare_releases(parsed: DataFrame) -> DataFrame:
     "Typed release rows with title key, year and artist keys from parsed dump records."
     error = F.coalesce(F.col("_error"), partial_date_error(F.col("r.released")))

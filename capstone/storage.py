@@ -317,7 +317,7 @@ def read_table(spark: SparkSession, uri: str, schema: T.StructType | None = None
         df = df.select([df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
     return df
 
-# %% ../nbs/00c_storage.ipynb #2b4e927d
+
 def require_columns(df: DataFrame, schema: T.StructType, what: str) -> None:
     "Fail with `ContractError` naming every column of `schema` that `df` lacks."
     missing = [f.name for f in schema.fields if f.name not in df.columns]
