@@ -15,7 +15,7 @@ from pyspark.sql import types as T
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'split_artist_title', 'fold_text', 'normalize_title',
-           'normalize_artist', 'title_key', 'title_keys', 'artist_keys']
+           'normalize_artist', 'title_key', 'distinct_keys', 'title_keys', 'artist_keys']
 
 # %% ../nbs/00g_keys.ipynb #49ea91ad
 SOUNDTRACK_PHRASES = [
@@ -126,13 +126,14 @@ def title_key(col: Column) -> Column:
     return _title_key_udf(col)
 
 # %% ../nbs/00g_keys.ipynb #1e37e793
+def distinct_keys(xs, key) -> list[str]:
+    "The distinct non-empty `key`s of the strings in `xs` (None: no strings), sorted."
+    return [] if xs is None else sorted({k for k in (key(x) for x in xs if isinstance(x, str)) if k})
+
+
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _title_keys_udf(s: pd.Series) -> pd.Series:
-    return s.map(
-        lambda xs: (
-            sorted({k for k in (normalize_title(x) for x in xs if isinstance(x, str)) if k}) if xs is not None else []
-        )
-    )
+    return s.map(lambda xs: distinct_keys(xs, normalize_title))
 
 
 def title_keys(col: Column) -> Column:
@@ -142,11 +143,7 @@ def title_keys(col: Column) -> Column:
 # %% ../nbs/00g_keys.ipynb #b9a34a90
 @F.pandas_udf(T.ArrayType(T.StringType()))
 def _artist_keys_udf(s: pd.Series) -> pd.Series:
-    return s.map(
-        lambda xs: (
-            sorted({k for k in (normalize_artist(x) for x in xs if isinstance(x, str)) if k}) if xs is not None else []
-        )
-    )
+    return s.map(lambda xs: distinct_keys(xs, normalize_artist))
 
 
 def artist_keys(col: Column) -> Column:
