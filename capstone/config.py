@@ -116,6 +116,20 @@ def lake_path(name: str, path: str, lake_root: str) -> str:
     rel = rel[len(LOCAL_OUTPUT) :] if rel == LOCAL_OUTPUT or rel.startswith(LOCAL_OUTPUT + "/") else rel
     return join_uri(lake_root, rel)
 
+# %% ../nbs/00_config.ipynb #4773f4fb
+def _coerce(name: str, value, kind: type):
+    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
+        return value
+    text = str(value).strip()
+    try:
+        if kind is bool:
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError(text)
+            return text.lower() in ("true", "1")
+        return kind(text) if kind in (int, float) else text
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected {kind.__name__}") from None
+
 # %% ../nbs/00_config.ipynb #3a54c800
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -233,17 +247,3 @@ class PipelineConfig:
 
     def shrink_guard(self, root: str) -> str:
         return "" if self.allow_shrink else f"{root}={getattr(self, root)!r}"
-
-# %% ../nbs/00_config.ipynb #4773f4fb
-def _coerce(name: str, value, kind: type):
-    if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
-        return value
-    text = str(value).strip()
-    try:
-        if kind is bool:
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError(text)
-            return text.lower() in ("true", "1")
-        return kind(text) if kind in (int, float) else text
-    except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected {kind.__name__}") from None

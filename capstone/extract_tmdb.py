@@ -228,9 +228,6 @@ def ask_again(
         out["final"] += sum(json.loads(line).get("final", False) for line in lines["quarantined"])
     return out
 
-# %% ../nbs/01_extract_tmdb.ipynb #8a2e6eaa
-CHANGES = "changes"
-
 # %% ../nbs/01_extract_tmdb.ipynb #62165313
 def change_windows(start: dt.date, end: dt.date, days: int = 14) -> list[tuple[dt.date, dt.date]]:
     "`[start, end]` cut into consecutive windows of at most `days` days."
@@ -242,6 +239,9 @@ def change_windows(start: dt.date, end: dt.date, days: int = 14) -> list[tuple[d
     return out
 
 # %% ../nbs/01_extract_tmdb.ipynb #53010657
+CHANGES = "changes"  # tmdb_ids_file for an incremental run
+
+
 def last_success_uri(cfg: PipelineConfig) -> str:
     return cfg.raw("tmdb", "_checkpoints", "source=api", "_last_success.json")
 

@@ -34,6 +34,7 @@ from capstone.schemas import (
     SEARCH_RESPONSE_SCHEMA,
     SEARCH_RESULT_SCHEMA,
     TMDB_MOVIE_SCHEMA,
+    frame,
 )
 from .storage import COMPRESSED_SUFFIXES, ContractError, fs_exists, fs_unreadable, write_table
 
@@ -169,14 +170,14 @@ class RawSource:
 # %% ../nbs/03_prepare.ipynb #19b51379
 def file_fault_rows(spark: SparkSession, faults: dict[str, str]) -> DataFrame:
     "One error row per unusable file: its path and the reason; it goes to quarantine like any bad record."
-    return spark.createDataFrame([(f, why) for f, why in sorted(faults.items())], "source_file string, _error string")
+    return frame(spark, "source_file string, _error string", sorted(faults.items()))
 
 # %% ../nbs/03_prepare.ipynb #882e0e04
 def readable_records(spark: SparkSession, source: RawSource, file: str) -> int:
     "Records a corrupt file yields before its fault (the last one may be cut, and is counted)."
     return source.read(spark, [file], ignore_corrupt=True).count()
 
-# %% ../nbs/03_prepare.ipynb #e2774e7f
+# %% ../nbs/03_prepare.ipynb #013ee474
 def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guarded_by: str = "") -> tuple[int, int]:
     df = df.persist()
     try:
@@ -186,7 +187,7 @@ def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guarded
         df.unpersist()
     return n_in, n_out
 
-# %% ../nbs/03_prepare.ipynb #013ee474
+
 def stage_source(
     spark: SparkSession, source: RawSource, uri: str, key: str, order: list[Column], guarded_by: str = ""
 ) -> tuple[int, int, int, list[dict]]:
@@ -222,9 +223,6 @@ def _dump_order() -> list[Column]:
     dump_date = F.regexp_extract("source_file", r"discogs_(\d{8})_", 1)
     return [dump_date.desc()] + latest_first()
 
-# %% ../nbs/03_prepare.ipynb #1878f302
-RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters"), ("discogs", "search")]
-
 # %% ../nbs/03_prepare.ipynb #e9011e76
 def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSource, str, list[Column]]]:
     "Each staging table's raw source, key and supersession order."
@@ -248,6 +246,9 @@ def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSour
             latest_first() + [F.col("search_rank").asc()],
         ),
     }
+
+# %% ../nbs/03_prepare.ipynb #1878f302
+RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters"), ("discogs", "search")]
 
 # %% ../nbs/03_prepare.ipynb #e70b94aa
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:

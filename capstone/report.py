@@ -20,7 +20,7 @@ from .metrics import load_metrics, stage_metrics
 
 # %% auto #0
 __all__ = ['NO_SOUNDTRACK', 'reports_dir', 'figure_png', 'save_figure', 'soundtrack_groups', 'group_summary', 'plot_groups',
-           'question_section', 'answer_text', 'plot_score_histogram', 'plot_pr_curve', 'quality_section', 'stage_table',
+           'answer_text', 'question_section', 'plot_score_histogram', 'plot_pr_curve', 'quality_section', 'stage_table',
            'duration_table', 'pipeline_section', 'quarantine_summary', 'input_files', 'run_step']
 
 # %% ../nbs/06_report.ipynb #b2f6c976
@@ -102,34 +102,6 @@ def plot_groups(ax, summary: pd.DataFrame, metric_label: str, title: str, log: b
     ax.invert_yaxis()
     return ax
 
-# %% ../nbs/06_report.ipynb #ac4e6e82
-def question_section(spark: SparkSession, cfg: PipelineConfig) -> dict:
-    "Genre and style groups of films against popularity and vote average: summaries, figures (saved), counts."
-    enriched = read_table(spark, cfg.gold("films_enriched"), hint="match")
-    n_films, n_linked = enriched.count(), enriched.where("has_soundtrack").count()
-    out = {"n_films": n_films, "n_linked": n_linked, "summaries": {}, "figures": {}}
-    for field in ("soundtrack_genres", "soundtrack_styles"):
-        groups = soundtrack_groups(enriched, field)
-        sm = {m: group_summary(groups, m, cfg.min_group_size) for m in ("popularity", "vote_average")}
-        kind = field.split("_")[1][:-1]
-        fig = Figure(figsize=(12, 0.45 * max(4, len(sm["popularity"])) + 1.2))
-        axes = fig.subplots(1, 2, sharey=True)
-        plot_groups(
-            axes[0],
-            sm["popularity"],
-            "TMDB popularity (index, log scale)",
-            f"Popularity by soundtrack {kind}",
-            log=True,
-        )
-        plot_groups(axes[1], sm["vote_average"], "TMDB vote average (0-10)", f"Vote average by soundtrack {kind}")
-        fig.suptitle(f"Films by the {kind}s of their linked soundtracks, run {cfg.run_id}", y=1.02)
-        save_figure(spark, fig, join_uri(reports_dir(cfg), f"question_{field}.png"))
-        out["summaries"][field], out["figures"][f"question_{field}"] = sm, fig
-    out["answer"] = answer_text(
-        n_films, n_linked, out["summaries"]["soundtrack_genres"]["popularity"], cfg.min_group_size
-    )
-    return out
-
 # %% ../nbs/06_report.ipynb #c8376c97
 def answer_text(n_films: int, n_linked: int, summary: pd.DataFrame, min_group_size: int) -> str:
     "An honest paragraph on what the genre groups support, from the counts themselves."
@@ -160,6 +132,34 @@ def answer_text(n_films: int, n_linked: int, summary: pd.DataFrame, min_group_si
         "control for release year and vote count, which drive popularity on their own."
     )
     return text
+
+# %% ../nbs/06_report.ipynb #ac4e6e82
+def question_section(spark: SparkSession, cfg: PipelineConfig) -> dict:
+    "Genre and style groups of films against popularity and vote average: summaries, figures (saved), counts."
+    enriched = read_table(spark, cfg.gold("films_enriched"), hint="match")
+    n_films, n_linked = enriched.count(), enriched.where("has_soundtrack").count()
+    out = {"n_films": n_films, "n_linked": n_linked, "summaries": {}, "figures": {}}
+    for field in ("soundtrack_genres", "soundtrack_styles"):
+        groups = soundtrack_groups(enriched, field)
+        sm = {m: group_summary(groups, m, cfg.min_group_size) for m in ("popularity", "vote_average")}
+        kind = field.split("_")[1][:-1]
+        fig = Figure(figsize=(12, 0.45 * max(4, len(sm["popularity"])) + 1.2))
+        axes = fig.subplots(1, 2, sharey=True)
+        plot_groups(
+            axes[0],
+            sm["popularity"],
+            "TMDB popularity (index, log scale)",
+            f"Popularity by soundtrack {kind}",
+            log=True,
+        )
+        plot_groups(axes[1], sm["vote_average"], "TMDB vote average (0-10)", f"Vote average by soundtrack {kind}")
+        fig.suptitle(f"Films by the {kind}s of their linked soundtracks, run {cfg.run_id}", y=1.02)
+        save_figure(spark, fig, join_uri(reports_dir(cfg), f"question_{field}.png"))
+        out["summaries"][field], out["figures"][f"question_{field}"] = sm, fig
+    out["answer"] = answer_text(
+        n_films, n_linked, out["summaries"]["soundtrack_genres"]["popularity"], cfg.min_group_size
+    )
+    return out
 
 # %% ../nbs/06_report.ipynb #46a7f796
 def plot_score_histogram(ax, scored: DataFrame, review_threshold: float, auto_threshold: float, title: str):

@@ -275,15 +275,15 @@ def gunzip_if_needed(data: bytes) -> bytes:
 class ContractError(RuntimeError):
     "Input breaks a data contract so badly that the run would be meaningless."
 
-# %% ../nbs/00c_storage.ipynb #84686807
-SHRINK_LIMIT = 0.5  # a guarded table may not lose more than half its rows in one run
-
 # %% ../nbs/00c_storage.ipynb #2caefc16
 def table_exists(spark: SparkSession, uri: str) -> bool:
     "Is there a finished table at `uri` (its `_SUCCESS` marker)?"
     return fs_exists(spark, join_uri(uri, "_SUCCESS"))
 
 # %% ../nbs/00c_storage.ipynb #54fec5ab
+SHRINK_LIMIT = 0.5  # a guarded table may not lose more than half its rows in one run
+
+
 def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_by: str = "") -> int:
     "Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guarded_by` names the input it answers to; row count."
     spark = df.sparkSession
