@@ -167,17 +167,17 @@ class RawSource:
         raw = read_raw_text(spark, files, self.line_sep, self.whole_text, ignore_corrupt)
         return self.parse(raw.repartition(self.partitions) if self.partitions else raw)
 
-# %% ../nbs/03_prepare.ipynb #19b51379
+# %% ../nbs/03_prepare.ipynb #013ee474
 def file_fault_rows(spark: SparkSession, faults: dict[str, str]) -> DataFrame:
     "One error row per unusable file: its path and the reason; it goes to quarantine like any bad record."
     return frame(spark, "source_file string, _error string", sorted(faults.items()))
 
-# %% ../nbs/03_prepare.ipynb #882e0e04
+
 def readable_records(spark: SparkSession, source: RawSource, file: str) -> int:
     "Records a corrupt file yields before its fault (the last one may be cut, and is counted)."
     return source.read(spark, [file], ignore_corrupt=True).count()
 
-# %% ../nbs/03_prepare.ipynb #013ee474
+
 def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guarded_by: str = "") -> tuple[int, int]:
     df = df.persist()
     try:

@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from capstone.config import PipelineConfig
-from capstone.prepare import run_step as prepare
+from capstone.prepare import raw_sources, stage_source
 
 from conftest import ROOT
 
@@ -90,20 +90,17 @@ def test_sinatra_compilation_stays_unlinked(sample_run, spark):
 
 
 def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
+    "The releases' staging step (prepare's `stage_source`, as `run_step` calls it) on the real dump, then again beside a newer one."
     raw = tmp_path / "raw" / "discogs" / "releases"
     raw.mkdir(parents=True)
     shutil.copy(DUMP / "discogs_20200806_releases.xml.gz", raw)
     cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="reingest")
-    first = prepare(spark, cfg)
-    assert first["rows_out"]["releases"] == 602
+    source, key, order = raw_sources(cfg, 2)["releases"]
+    assert stage_source(spark, source, cfg.staging("releases"), key, order)[:3] == (602, 602, 1)
     newer = b'<releases>\n<release id="4" status="Accepted"><title>Moving Cities (newer dump)</title></release>\n</releases>\n'
     (raw / "discogs_20210101_releases.xml.gz").write_bytes(gzip.compress(newer))
-    m = prepare(spark, cfg)  # the same raw zone and one newer dump: the table is replaced, not added to
-    assert (m["rows_in"]["releases"], m["rows_out"]["releases"], m["figures"]["releases_superseded_duplicates"]) == (
-        603,
-        602,
-        1,
-    )
+    # the same raw zone and one newer dump: the table is replaced, not added to; release 4 is superseded once
+    assert stage_source(spark, source, cfg.staging("releases"), key, order) == (603, 602, 2, [])
     staged = spark.read.parquet(cfg.staging("releases"))
     assert staged.count() == 602 and staged.select("discogs_release_id").distinct().count() == 602
     assert one(staged, "discogs_release_id = 4").title == "Moving Cities (newer dump)"
