@@ -2,6 +2,7 @@
 batch user runs (capstone/tools/: runner, deck, benchmarks), nor their libraries."""
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,47 @@ def test_the_check_sees_relative_and_nested_imports(tmp_path):
         "from .tools.runner import main\ndef g():\n    import papermill\n    from . import tools\nfrom ..prepare import x\n"
     )
     assert {"capstone.tools.runner", "papermill", "capstone.tools", "capstone.prepare"} <= imported_modules(f)
+
+
+PRODUCT_NOTEBOOKS = sorted((ROOT / "nbs").glob("*.ipynb"))  # the tools' notebooks (nbs/tools/) aside
+
+
+def undemonstrated_exports(notebook: Path) -> list[str]:
+    "The first line of each export cell (import cells aside) whose next code cell is another directive cell, or none."
+    cells = [c for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "code"]
+    bare = []
+    for cell, after in zip(cells, cells[1:] + [None]):
+        source = "".join(cell["source"])
+        body = [line for line in source.splitlines()[1:] if line.strip()]
+        if not source.startswith("#| export") or all(line.startswith(("from ", "import ", " ", ")")) for line in body):
+            continue
+        if after is None or "".join(after["source"]).startswith("#|"):
+            bare.append(body[0])
+    return bare
+
+
+@pytest.mark.parametrize("notebook", PRODUCT_NOTEBOOKS, ids=lambda p: p.name)
+def test_every_export_cell_of_the_product_is_followed_by_its_demo(notebook):
+    assert not undemonstrated_exports(notebook), f"{notebook.name}: export cells with no demo after them"
+
+
+def test_the_demo_check_sees_a_bare_export(tmp_path):
+    def cell(source):
+        return {"cell_type": "code", "source": source}
+
+    nb = tmp_path / "x.ipynb"
+    nb.write_text(
+        json.dumps(
+            {
+                "cells": [
+                    cell("#| export\nimport json"),  # an import cell needs no demo
+                    cell("#| export\nA = 1"),
+                    cell("A"),
+                    cell("#| export\ndef f():\n    return 2"),
+                    cell("#| hide\nf"),
+                    cell("#| export\ndef g():\n    return 3"),
+                ]
+            }
+        )
+    )
+    assert undemonstrated_exports(nb) == ["def f():", "def g():"]
