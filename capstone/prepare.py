@@ -99,7 +99,9 @@ def _split_artist_title_udf(s: pd.Series) -> pd.DataFrame:
 # %% ../nbs/03_prepare.ipynb #67c58bbd
 def _query_of(urls: Column) -> Column:
     url = F.coalesce(urls["next"], urls["last"], urls["prev"], urls["first"])
-    q = F.regexp_replace(F.parse_url(url, F.lit("QUERY"), F.lit("q")), r"\+", " ")
+    # a regular expression, not parse_url: with ANSI mode on (Spark 4's default) parse_url throws on a malformed link
+    raw = F.when(url.rlike(r"[?&]q="), F.regexp_extract(url, r"[?&]q=([^&#]*)", 1))
+    q = F.regexp_replace(raw, r"\+", " ")
     # url_decode throws on a malformed escape; such a query is kept as it is
     return F.when(q.rlike("%(?![0-9A-Fa-f]{2})"), q).otherwise(F.call_function("url_decode", q))
 

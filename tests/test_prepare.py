@@ -280,6 +280,23 @@ def test_search_results_split_artist_and_query(spark, tmp_path):
     ]
 
 
+def test_a_malformed_search_link_keeps_its_query_under_ansi_mode(spark, tmp_path):
+    "Spark 4 and serverless compute turn ANSI mode on, where parse_url throws on a bare %; the stage must not."
+    links = {"first": "https://api.discogs.com/database/search?q=100%+Real&page=1"}
+    body = {
+        "pagination": {"page": 1, "urls": links},
+        "results": [{"id": 7, "type": "release", "title": "A - 100% Real"}],
+    }
+    (tmp_path / "s.json").write_text(json.dumps(body), encoding="utf-8")
+    before = spark.conf.get("spark.sql.ansi.enabled")
+    spark.conf.set("spark.sql.ansi.enabled", "true")
+    try:
+        rows = prepare_search_results(read_raw_text(spark, [str(tmp_path / "s.json")], whole_text=True)).collect()
+    finally:
+        spark.conf.set("spark.sql.ansi.enabled", before)
+    assert [(r.discogs_release_id, r.search_query, r._error) for r in rows] == [(7, "100% Real", None)]
+
+
 def test_a_raw_root_without_raw_data_stops_before_replacing_staging(spark, tmp_path):
     "A typo in raw_root must not replace good staging tables with empty ones."
     from capstone.storage import ContractError
