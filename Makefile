@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check lint infra-check test-compat test-dbr slides bench-ingest bench-extract bench-match bench-pipeline clean
+.PHONY: run test setup sync-check lint infra-check test-compat test-connect test-dbr slides bench-ingest bench-extract bench-match bench-pipeline clean
 
 # The virtualenv, the package (editable, with every extra: spark, run, slides, bench, test and the notebook tools)
 # and a named Jupyter kernel for papermill and nbval.
@@ -51,23 +51,43 @@ infra-check: $(INFRA)/.installed-stamp
 	$(INFRA)/bin/python infrastructure/check.py
 
 # Forward compatibility: the end-to-end sample pipeline (all notebooks, through the runner) on the latest
-# PySpark 4.x, in its own venv: pyspark 4 first, then the package with the runner's extra (not the `spark` extra,
-# which would ask for 3.5).
+# PySpark 4.x, in its own venv: pyspark 4 with its Spark Connect client (test-connect) first, then the package with
+# the runner's and the tests' extras (not the `spark` extra, which would ask for 3.5).
 COMPAT := .venv-compat
 COMPAT_OUT := data/out-compat
 $(COMPAT)/.installed-stamp: settings.ini setup.py
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install -q --upgrade pip
-	$(COMPAT)/bin/python -m pip install -q 'pyspark>=4,<5'
-	$(COMPAT)/bin/python -m pip install -q -e '.[run]'
+	$(COMPAT)/bin/python -m pip install -q 'pyspark[connect]>=4,<5'
+	$(COMPAT)/bin/python -m pip install -q -e '.[run,test]'
 	$(COMPAT)/bin/python -m ipykernel install --sys-prefix --name capstone --display-name "capstone (PySpark 4)" >/dev/null
 	touch $@
 
 test-compat: $(COMPAT)/.installed-stamp
 	rm -rf $(COMPAT_OUT)
 	@$(COMPAT)/bin/python -c "import pyspark; print('PySpark', pyspark.__version__)"
-	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run -p raw_root=$(COMPAT_OUT)/raw -p output_root=$(COMPAT_OUT)
+	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run -p raw_root=$(COMPAT_OUT)/raw -p output_root=$(COMPAT_OUT) \
+	  -p run_id=$(SAMPLE_RUN_ID)
 	$(COMPAT)/bin/python -c "import pyarrow.parquet as pq; n = pq.read_table('$(COMPAT_OUT)/gold/film_soundtrack_links').num_rows; print('gold links on PySpark 4:', n); assert n > 0"
+
+# Standard access mode and serverless compute serve Spark through Spark Connect, with no SparkContext: the same
+# sample pipeline through the runner with every notebook on a Spark Connect session (SPARK_REMOTE: PySpark 4's local
+# Connect server, started by each notebook's session), its gold compared cell by cell with test-compat's classic
+# run on the same PySpark (made here only when that run is missing).
+CONNECT_OUT := data/out-connect
+# ... and the data-safety tests on a Connect session: files and tables, kill -9 during a table write, the shrink
+# guard, a typo'd root, the lock, a lake path no store reaches
+CONNECT_TESTS := tests/test_foundations.py tests/test_prepare.py::test_a_raw_root_without_raw_data_stops_before_replacing_staging \
+	tests/test_prepare.py::test_a_malformed_search_link_keeps_its_query_under_ansi_mode \
+	tests/test_runner.py::test_a_second_run_on_the_same_root_is_refused_naming_the_holder
+test-connect: $(COMPAT)/.installed-stamp
+	rm -rf $(CONNECT_OUT)
+	test -f $(COMPAT_OUT)/gold/film_soundtrack_links/_SUCCESS || $(MAKE) test-compat
+	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run \
+	  -p raw_root=$(CONNECT_OUT)/raw -p output_root=$(CONNECT_OUT) -p run_id=$(SAMPLE_RUN_ID)
+	$(COMPAT)/bin/python tests/gold_diff.py $(COMPAT_OUT)/gold $(CONNECT_OUT)/gold
+	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider \
+	  $(CONNECT_TESTS)
 
 # Databricks Runtime 14.3 LTS parity: Python 3.10 with the runtime's own versions of the libraries the project touches
 # (infrastructure/databricks/runtime-14.3-lts.txt), the package installed as a cluster installs it (the wheel, plus

@@ -10,8 +10,9 @@ import unicodedata
 
 import pandas as pd
 from pyspark.sql import Column
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
+
+from .udf import deferred_pandas_udf
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_PHRASES', 'EDITION_PHRASES', 'NOISE_WORDS', 'split_artist_title', 'fold_text', 'normalize_title',
@@ -116,7 +117,7 @@ def normalize_artist(name: str | None) -> str | None:
     return re.sub(r"^the ", "", fold_text(name)) or None
 
 # %% ../nbs/00g_keys.ipynb #a7ba1881
-@F.pandas_udf(T.StringType())
+@deferred_pandas_udf(T.StringType())
 def _title_key_udf(s: pd.Series) -> pd.Series:
     return s.map(lambda x: normalize_title(x) if isinstance(x, str) else None)
 
@@ -131,7 +132,7 @@ def distinct_keys(xs, key) -> list[str]:
     return [] if xs is None else sorted({k for k in (key(x) for x in xs if isinstance(x, str)) if k})
 
 
-@F.pandas_udf(T.ArrayType(T.StringType()))
+@deferred_pandas_udf(T.ArrayType(T.StringType()))
 def _title_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(lambda xs: distinct_keys(xs, normalize_title))
 
@@ -141,7 +142,7 @@ def title_keys(col: Column) -> Column:
     return _title_keys_udf(col)
 
 # %% ../nbs/00g_keys.ipynb #b9a34a90
-@F.pandas_udf(T.ArrayType(T.StringType()))
+@deferred_pandas_udf(T.ArrayType(T.StringType()))
 def _artist_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(lambda xs: distinct_keys(xs, normalize_artist))
 

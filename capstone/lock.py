@@ -16,7 +16,7 @@ from typing import Iterator
 from pyspark.sql import SparkSession
 
 from .config import join_uri
-from .storage import fs_delete, fs_read_bytes, hadoop_path, local_path
+from .storage import file_store, fs_delete, fs_read_bytes
 
 # %% auto #0
 __all__ = ['LOCK_NAME', 'LOCK_STALE_AFTER', 'LockedError', 'lock_record', 'holder_gone', 'acquire_lock', 'release_lock',
@@ -65,28 +65,7 @@ def holder_gone(holder: dict, now: dt.datetime | None = None) -> bool:
 # %% ../nbs/00f_lock.ipynb #18bb8dc6
 def _create_exclusive(spark: SparkSession | None, uri: str, data: bytes) -> bool:
     "Create the file `uri` holding `data`, unless it exists; True when this call created it."
-    local = local_path(uri)
-    if local is not None:
-        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-        try:
-            fd = os.open(local, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-        except FileExistsError:
-            return False
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        return True
-    fs, path = hadoop_path(spark, uri)
-    try:
-        out = fs.create(path, False)  # no overwrite: the lake refuses a second create
-    except Exception:
-        if fs.exists(path):
-            return False
-        raise
-    try:
-        out.write(bytearray(data))
-    finally:
-        out.close()
-    return True
+    return file_store(spark, uri).create(uri, data)  # O_EXCL on a disk or a volume; no overwrite through dbutils.fs
 
 # %% ../nbs/00f_lock.ipynb #b33eaa69
 def acquire_lock(spark: SparkSession | None, output_root: str, run_id: str, say=print) -> bool:

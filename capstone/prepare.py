@@ -37,6 +37,7 @@ from capstone.schemas import (
     frame,
 )
 from .storage import COMPRESSED_SUFFIXES, ContractError, fs_exists, fs_unreadable, write_table
+from .udf import deferred_pandas_udf
 
 # %% auto #0
 __all__ = ['COMPOSER_JOBS', 'RAW_FOLDERS', 'parse_tmdb_movies', 'prepare_search_results', 'RawSource', 'file_fault_rows',
@@ -90,7 +91,7 @@ def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
     return out
 
 # %% ../nbs/03_prepare.ipynb #0230486f
-@F.pandas_udf(T.StructType([T.StructField("artist", T.StringType()), T.StructField("title", T.StringType())]))
+@deferred_pandas_udf(T.StructType([T.StructField("artist", T.StringType()), T.StructField("title", T.StringType())]))
 def _split_artist_title_udf(s: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(
         [split_artist_title(x) if isinstance(x, str) else (None, None) for x in s], columns=["artist", "title"]
@@ -255,7 +256,7 @@ RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters
 # %% ../nbs/03_prepare.ipynb #e70b94aa
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "Parse the raw zone into staging tables `films`, `releases`, `masters`, `search_results`; returns the metrics."
-    parts = max(spark.sparkContext.defaultParallelism, cfg.shuffle_partitions)
+    parts = max(int(spark.conf.get("spark.default.parallelism", "1")), cfg.shuffle_partitions)
     with stage_metrics(spark, cfg, "prepare") as m:
         if not any(fs_exists(spark, cfg.raw(*folder)) for folder in RAW_FOLDERS):
             # a wrong path must not replace good staging tables with empty ones

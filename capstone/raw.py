@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 
 from .schemas import EVIDENCE, RAW_TEXT_LIMIT, RAW_TEXT_SCHEMA
 from .storage import COMPRESSED_SUFFIXES, fs_list, fs_sizes
+from .udf import deferred_pandas_udf
 
 # %% auto #0
 __all__ = ['zero_as_null', 'partial_date_year', 'partial_date_error', 'raw_files', 'read_raw_text', 'escape_invalid_utf8',
@@ -99,7 +100,7 @@ def top_level_id(text: str | None) -> str | None:
     return None
 
 # %% ../nbs/03a_raw.ipynb #e0efa1b8
-@F.pandas_udf(EVIDENCE)
+@deferred_pandas_udf(EVIDENCE)
 def _evidence_udf(s: pd.Series) -> pd.DataFrame:
     rows = []
     for b in s:

@@ -13,7 +13,9 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from .config import ConfigError, PATH_FIELDS, PipelineConfig, find_project_root, has_scheme
+from .config import PATH_FIELDS, ConfigError, PipelineConfig, find_project_root, join_uri
+from .filestore import local_path
+from .storage import file_store
 
 # %% auto #0
 __all__ = ['SECRET_KEYS', 'RUNTIME_CONSTRAINTS', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks',
@@ -91,47 +93,53 @@ def local_spark_env() -> None:
 
 
 def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
-    "The active Spark session, or a local one configured for this pipeline."
+    "The active Spark session, else a Spark Connect one when `SPARK_REMOTE` is set, else a local one for this pipeline."
     active = SparkSession.getActiveSession()
     if active is not None:
         return check_storage(active, cfg) if cfg else active
     local_spark_env()
-    partitions = cfg.shuffle_partitions if cfg else PipelineConfig.shuffle_partitions
+    partitions = str(cfg.shuffle_partitions if cfg else PipelineConfig.shuffle_partitions)
+    remote = os.environ.get("SPARK_REMOTE", "")
+    builder = SparkSession.builder.remote(remote) if remote else SparkSession.builder.master("local[*]")
+    if not remote.startswith("sc://"):  # a driver started here (`local[*]`, classic or Connect): its own settings
+        builder = (
+            builder.config("spark.default.parallelism", partitions)
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.memory", "4g")
+        )
+    if not remote:
+        builder = builder.config("spark.log.level", "ERROR")
     spark = (
-        SparkSession.builder.master("local[*]")
-        .appName(app_name)
-        .config("spark.sql.shuffle.partitions", str(partitions))
-        .config("spark.default.parallelism", str(partitions))
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
+        builder.appName(app_name)
+        .config("spark.sql.shuffle.partitions", partitions)
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.driver.memory", "4g")
         .getOrCreate()
     )
-    spark.sparkContext.setLogLevel("ERROR")
     return check_storage(spark, cfg) if cfg else spark
 
 # %% ../nbs/00a_runtime.ipynb #15cf9f49
 def check_storage(spark: SparkSession, cfg: PipelineConfig) -> SparkSession:
-    "Fail at once, naming the parameter, when a path's scheme (e.g. `abfss://`) has no Hadoop FileSystem in this Spark."
-    jvm = spark.sparkContext._jvm
-    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    "Fail at once, naming the parameter, when Spark or the file stores cannot reach a path's scheme (e.g. `abfss://` off Databricks)."
     for name in PATH_FIELDS:
         uri = getattr(cfg, name)
-        if not has_scheme(uri):
+        if local_path(uri) is not None:
             continue
         scheme = uri.partition(":")[0].lower()
-        try:
-            jvm.org.apache.hadoop.fs.FileSystem.getFileSystemClass(scheme, conf)
-        except Exception:
-            hint = (
-                (
-                    " abfss:// needs the hadoop-azure connector and storage credentials, which a Databricks cluster has;"
+        try:  # analysed, not read: a path that is not there yet is fine, a scheme Spark cannot reach is not
+            spark.read.format("text").load(join_uri(uri, "_capstone_probe")).schema
+        except Exception as e:
+            if "PATH_NOT_FOUND" in str(e):
+                pass
+            elif "No FileSystem for scheme" in str(e) or "ClassNotFoundException" in str(e):
+                hint = (
+                    " abfss:// needs the hadoop-azure connector and storage credentials, which Databricks compute has;"
                     " run this on Databricks or give a local path"
                 )
-                if scheme.startswith(("abfs", "wasb"))
-                else ""
-            )
-            raise ConfigError(f"{name}={uri!r}: this Spark has no FileSystem for '{scheme}://'.{hint}") from None
+                hint = hint if scheme.startswith(("abfs", "wasb")) else ""
+                raise ConfigError(f"{name}={uri!r}: this Spark has no FileSystem for '{scheme}://'.{hint}") from None
+            else:
+                raise ConfigError(f"{name}={uri!r}: Spark cannot reach it: {str(e)[:300]}") from None
+        file_store(spark, uri)  # and a store for its small files, or a ConfigError naming what would reach it
     return spark

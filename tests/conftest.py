@@ -200,6 +200,19 @@ def spark():
     ):  # a Databricks cluster's own session (tests/run_suite.py there): used as it is, never stopped
         yield active
         return
+    remote = os.environ.get("SPARK_REMOTE")
+    if remote:  # make test-connect: a Spark Connect session, with no SparkContext, as standard and serverless compute
+        s = (
+            SparkSession.builder.remote(remote)
+            .appName("capstone-tests")
+            .config("spark.sql.shuffle.partitions", "1")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate()
+        )
+        yield s
+        s.stop()
+        return
     s = (
         SparkSession.builder.master("local[2]")
         .appName("capstone-tests")

@@ -149,3 +149,46 @@ def test_the_demo_check_sees_a_bare_export(tmp_path):
         )
     )
     assert undemonstrated_exports(nb) == ["def f():", "def g():"]
+
+
+# Spark Connect (Databricks' standard access mode and serverless compute) has no SparkContext, no JVM gateway and
+# no RDD: the product reaches files through its file stores and tables through Spark's reader and writer
+JVM_ONLY = {"sparkContext", "SparkContext", "_jvm", "_jsc", "_gateway", "_jdf", "_jsparkSession", "rdd", "RDD"}
+
+
+def jvm_only_uses(path: Path) -> list[str]:
+    "Every use of a name that needs the driver's JVM: attributes, names and imports, with their line."
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Attribute):
+            names = [node.attr]
+        elif isinstance(node, ast.Name):
+            names = [node.id]
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] + ([node.module] if getattr(node, "module", None) else [])
+            names = [part for n in names for part in n.split(".")] + [n for n in names if n.startswith("py4j")]
+        found += [(node.lineno, n) for n in names if n in JVM_ONLY or n.startswith("py4j")]
+    return [f"{path.name}:{line}: {n}" for line, n in sorted(set(found))]
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_the_product_needs_no_spark_context(path):
+    assert jvm_only_uses(path) == []
+
+
+def test_the_spark_context_check_sees_each_way_in(tmp_path):
+    code = tmp_path / "m.py"
+    code.write_text(
+        "from py4j.java_gateway import JavaObject\nfrom pyspark import SparkContext\n"
+        "def f(spark, df):\n    spark.sparkContext.setLogLevel('ERROR')\n    jvm = spark._jvm\n"
+        "    return df.rdd.map(len)\n"
+    )
+    assert jvm_only_uses(code) == [
+        "m.py:1: py4j",
+        "m.py:1: py4j.java_gateway",
+        "m.py:2: SparkContext",
+        "m.py:4: sparkContext",
+        "m.py:5: _jvm",
+        "m.py:6: rdd",
+    ]

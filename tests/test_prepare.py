@@ -207,7 +207,7 @@ def test_faulty_raw_zone_reconciles(spark, tmp_path):
     assert set(bad_files) == {"part-2.jsonl.gz", "part-3.jsonl.gz", "discogs_20200201_releases.xml.gz"}
     assert bad_files["part-3.jsonl.gz"]["reason"] == "empty compressed file (0 bytes)"
     assert bad_files["part-3.jsonl.gz"]["records"] == 0
-    assert "EOFException" in bad_files["part-2.jsonl.gz"]["reason"]
+    assert "EOFError" in bad_files["part-2.jsonl.gz"]["reason"]
     assert 0 < bad_files["part-2.jsonl.gz"]["records"] < 3000
     assert 0 < bad_files["discogs_20200201_releases.xml.gz"]["records"] < 5000
 

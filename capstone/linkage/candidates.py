@@ -13,6 +13,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ..keys import artist_keys, normalize_artist
+from ..udf import deferred_pandas_udf
 
 # %% auto #0
 __all__ = ['SOUNDTRACK_STYLES', 'SOUNDTRACK_TITLE_RE', 'NOT_FILM_TITLE_RE', 'NOT_FILM_STYLES', 'COMPOSER_ROLE_RE', 'credit_names',
@@ -53,7 +54,7 @@ def candidate_id_of(master: Column, release: Column) -> Column:
     return F.coalesce(F.concat(F.lit("m"), master), F.concat(F.lit("r"), release))
 
 # %% ../../nbs/05b_candidates.ipynb #6acea050
-@F.pandas_udf(T.ArrayType(T.StringType()))
+@deferred_pandas_udf(T.ArrayType(T.StringType()))
 def _credit_keys_udf(s: pd.Series) -> pd.Series:
     return s.map(credit_names)
 

@@ -12,9 +12,10 @@ from pyspark.sql import types as T
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
-from .settings import MatchConfig
 from .blocking import key_variants, numerals_as_digits, significant_words
 from .candidates import NOT_FILM_STYLES, NOT_FILM_TITLE_RE
+from .settings import MatchConfig
+from ..udf import deferred_pandas_udf
 
 # %% auto #0
 __all__ = ['SEQUEL_TOKEN_RE', 'title_similarity', 'title_edits', 'sequel_tokens', 'title_relations', 'word_change',
@@ -25,13 +26,13 @@ __all__ = ['SEQUEL_TOKEN_RE', 'title_similarity', 'title_edits', 'sequel_tokens'
 SEQUEL_TOKEN_RE = r"^(\d+|ii|iii|iv|v|vi|vii|viii|ix|x|xi|xii|second|third|fourth|fifth|part|chapter|returns|rises|reloaded|revenge|resurrection)$"
 
 # %% ../../nbs/05d_scoring.ipynb #94fdbdb6
-@F.pandas_udf(T.DoubleType())
+@deferred_pandas_udf(T.DoubleType())
 def title_similarity(a: pd.Series, b: pd.Series) -> pd.Series:
     "Normalized Indel similarity in [0, 1] of two aligned string columns, one C call per Arrow batch."
     return pd.Series(process.cpdist(a.fillna("").tolist(), b.fillna("").tolist(), scorer=fuzz.ratio, workers=1) / 100.0)
 
 # %% ../../nbs/05d_scoring.ipynb #ad5b22f3
-@F.pandas_udf(T.IntegerType())
+@deferred_pandas_udf(T.IntegerType())
 def title_edits(a: pd.Series, b: pd.Series) -> pd.Series:
     "Edits between two aligned string columns, a swap of neighbouring letters counting as one (optimal string alignment)."
     return pd.Series(process.cpdist(a.fillna("").tolist(), b.fillna("").tolist(), scorer=OSA.distance, workers=1))

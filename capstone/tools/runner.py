@@ -13,10 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import ConfigError, NOTEBOOKS, PipelineConfig, STAGES, find_project_root, has_scheme, join_uri
-from ..runtime import local_spark_env
+from ..config import NOTEBOOKS, STAGES, ConfigError, PipelineConfig, find_project_root, has_scheme, join_uri
+from ..filestore import local_path
 from ..lock import LockedError, acquire_lock, release_lock
-from ..storage import local_path
+from ..runtime import local_spark_env
 
 # %% auto #0
 __all__ = ['COMMANDS', 'parse_params', 'parse_steps', 'notebook_params', 'route_params', 'render_html', 'index_html',
@@ -201,9 +201,9 @@ def run_pipeline(
 # %% ../../nbs/tools/runner.ipynb #4e666c7c
 def evaluate_cli(labels: str, params: dict) -> dict:
     "Evaluate the gold links under `output_root` against a labels CSV."
+    from capstone.linkage.evaluate import evaluate_links, read_labels
     from capstone.runtime import get_spark
     from capstone.storage import read_table, table_exists
-    from capstone.linkage.evaluate import evaluate_links, read_labels
 
     cfg = PipelineConfig.from_params(**params, labels_path=labels)
     spark = get_spark(cfg)
@@ -280,9 +280,9 @@ def cmd_evaluate(args: argparse.Namespace, params: dict) -> int:
 # %% ../../nbs/tools/runner.ipynb #a8aae523
 def cmd_bench_match(args: argparse.Namespace, params: dict) -> int:
     "`capstone bench-match`: the matcher against the naive baseline on generated, labelled data."
-    from capstone.tools.bench_match import bench, real_material, tables
     from capstone.config import resolve_uri
     from capstone.runtime import get_spark
+    from capstone.tools.bench_match import bench, real_material, tables
 
     root = find_project_root()
     material = real_material(
@@ -301,9 +301,10 @@ def cmd_bench_match(args: argparse.Namespace, params: dict) -> int:
 def cmd_bench_extract(args: argparse.Namespace, params: dict) -> int:
     "`capstone bench-extract`: live extraction against a local fault-injecting server; 1 when a film is lost or duplicated."
     import pandas as pd
-    from capstone.tools.bench_extract import bench
+
     from capstone.config import resolve_uri
     from capstone.runtime import get_spark
+    from capstone.tools.bench_extract import bench
 
     rows, resumed = bench(get_spark(), args.films, args.rate, resolve_uri("data/sample/snapshots", find_project_root()))
     print(pd.DataFrame(rows).to_string(index=False))
@@ -314,9 +315,10 @@ def cmd_bench_extract(args: argparse.Namespace, params: dict) -> int:
 def cmd_bench_ingest(args: argparse.Namespace, params: dict) -> int:
     "`capstone bench-ingest`: dump ingestion against the iterparse baseline; 1 when a size does not reconcile."
     import pandas as pd
-    from capstone.tools.bench_ingest import bench
+
     from capstone.config import resolve_uri
     from capstone.runtime import get_spark
+    from capstone.tools.bench_ingest import bench
 
     rows = bench(
         get_spark(),

@@ -16,7 +16,7 @@ from pathlib import Path
 from pptx import Presentation
 from pptx.util import Inches, Pt
 
-from ..storage import local_path
+from ..filestore import local_path
 
 # %% auto #0
 __all__ = ['FAULT_RE', 'GROUPS', 'PNG_MANIFEST', 'case_kind', 'junit_counts', 'case_group', 'junit_group_times',
@@ -356,8 +356,8 @@ def make_slides(
 ) -> dict:
     "Build the deck from the latest (or given) run and the latest test reports; returns what the slides show."
     from capstone.config import PipelineConfig
-    from capstone.runtime import get_spark
     from capstone.metrics import latest_run_id, load_metrics
+    from capstone.runtime import get_spark
 
     cfg0 = PipelineConfig.from_params(output_root=output_root)
     spark = get_spark(cfg0)
