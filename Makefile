@@ -20,9 +20,10 @@ $(STAMP): settings.ini setup.py
 
 setup: $(STAMP)
 
-# The whole pipeline on the bundled sample; extra runner arguments go in ARGS, e.g. ARGS="--steps match".
+# The whole pipeline on the bundled sample, its tables registered in Spark's own catalog under the schema `capstone`
+# (data/out/_catalog); extra runner arguments go in ARGS, e.g. ARGS="--steps match".
 run: setup
-	$(BIN)/capstone run $(ARGS)
+	$(BIN)/capstone run -p schema=capstone $(ARGS)
 
 # Notebooks are the source: exporting and cleaning them must not change anything that is committed.
 sync-check: setup

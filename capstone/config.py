@@ -9,6 +9,7 @@ import datetime as dt
 import json
 import os
 import posixpath
+import re
 import uuid
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -163,6 +164,8 @@ class PipelineConfig:
     secret_scope: str = ""
     match_knobs: str = ""  # JSON object of matcher fields to change, e.g. {"word_pair_max_df": 80}
     allow_shrink: bool = False  # let prepare, validate and match replace a table with one under half its size
+    catalog: str = ""  # with schema: each table a stage writes is also registered as <catalog>.<schema>.<name>
+    schema: str = ""  # empty: paths only; locally, Spark's own catalog under <output_root>/_catalog
 
     @classmethod
     def from_params(cls, project_root: str | None = None, lake_root: str | None = None, **params) -> "PipelineConfig":
@@ -220,6 +223,11 @@ class PipelineConfig:
                 )
         if not self.run_id.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"run_id={self.run_id!r}: use letters, digits, '-' and '_' only")
+        for name in ("catalog", "schema"):
+            if getattr(self, name) and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", getattr(self, name)):
+                raise ConfigError(f"{name}={getattr(self, name)!r}: a name of letters, digits and '_'")
+        if self.catalog and not self.schema:
+            raise ConfigError(f"catalog={self.catalog!r} needs a schema too")
 
     def raw(self, *parts: str) -> str:
         return join_uri(self.raw_root, *parts)
@@ -244,6 +252,11 @@ class PipelineConfig:
 
     def params(self) -> dict:
         return asdict(self)
+
+    def table_name(self, layer: str, table: str) -> str:
+        "A table's catalog name: gold ones by their own name, the others `<layer>_<table>`; empty without a schema."
+        name = table if layer == "gold" else f"{layer}_{table}"
+        return ".".join(f"`{p}`" for p in (self.catalog, self.schema, name) if p) if self.schema else ""
 
     def shrink_guard(self, root: str) -> str:
         return "" if self.allow_shrink else f"{root}={getattr(self, root)!r}"

@@ -45,24 +45,41 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         if n_films == 0:
             raise ContractError(f"silver films at {cfg.silver('films')} is empty: nothing to match")
         n_all = write_table(
-            build_candidates(masters, release_observations(releases, search)), cfg.silver("discogs_items")
+            build_candidates(masters, release_observations(releases, search)),
+            cfg.silver("discogs_items"),
+            name=cfg.table_name("silver", "discogs_items"),
         )
         items = spark.read.parquet(cfg.silver("discogs_items"))
         cands = items.where("is_soundtrack_candidate AND discogs_release_id IS NOT NULL")
-        n_cands = write_table(cands, cfg.silver("soundtrack_candidates"))
+        n_cands = write_table(
+            cands, cfg.silver("soundtrack_candidates"), name=cfg.table_name("silver", "soundtrack_candidates")
+        )
         cands = spark.read.parquet(cfg.silver("soundtrack_candidates"))
-        n_pairs = write_table(block_pairs(films, cands, mcfg), cfg.silver("candidate_pairs"))
+        n_pairs = write_table(
+            block_pairs(films, cands, mcfg),
+            cfg.silver("candidate_pairs"),
+            name=cfg.table_name("silver", "candidate_pairs"),
+        )
         pairs = spark.read.parquet(cfg.silver("candidate_pairs"))
         selected_df = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg), mcfg))
-        write_table(selected_df, cfg.silver("scored_pairs"))
+        write_table(selected_df, cfg.silver("scored_pairs"), name=cfg.table_name("silver", "scored_pairs"))
         selected = spark.read.parquet(cfg.silver("scored_pairs"))
         # the gold contract is checked before anything is published: a table that breaks it is never written
         links_df, enriched_df = gold_links(selected, cfg.run_id), enrich_films(films, selected, cands)
         require_columns(links_df, LINKS_SCHEMA, "gold film_soundtrack_links")
         require_columns(enriched_df, ENRICHED_SCHEMA, "gold films_enriched")
-        n_links = write_table(links_df, cfg.gold("film_soundtrack_links"))
-        n_unmatched = write_table(unmatched(films, cands, selected), cfg.gold("unmatched"))
-        n_enriched = write_table(enriched_df, cfg.gold("films_enriched"), guarded_by=cfg.shrink_guard("output_root"))
+        n_links = write_table(
+            links_df, cfg.gold("film_soundtrack_links"), name=cfg.table_name("gold", "film_soundtrack_links")
+        )
+        n_unmatched = write_table(
+            unmatched(films, cands, selected), cfg.gold("unmatched"), name=cfg.table_name("gold", "unmatched")
+        )
+        n_enriched = write_table(
+            enriched_df,
+            cfg.gold("films_enriched"),
+            guarded_by=cfg.shrink_guard("output_root"),
+            name=cfg.table_name("gold", "films_enriched"),
+        )
         links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
         m.rows_in = {"films": n_films, "discogs_items": n_all, "soundtrack_candidates": n_cands}
         m.rows_out = {"film_soundtrack_links": n_links, "films_enriched": n_enriched, "unmatched": n_unmatched}

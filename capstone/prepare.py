@@ -181,18 +181,26 @@ def readable_records(spark: SparkSession, source: RawSource, file: str) -> int:
     return source.read(spark, [file], ignore_corrupt=True).count()
 
 
-def _stage_table(df: DataFrame, uri: str, key: str, order: list[Column], guarded_by: str = "") -> tuple[int, int]:
+def _stage_table(
+    df: DataFrame, uri: str, key: str, order: list[Column], guarded_by: str = "", name: str = ""
+) -> tuple[int, int]:
     df = df.persist()
     try:
         n_in = df.count()
-        n_out = write_table(keep_latest(df, key, order).drop("ordinal"), uri, guarded_by=guarded_by)
+        n_out = write_table(keep_latest(df, key, order).drop("ordinal"), uri, guarded_by=guarded_by, name=name)
     finally:
         df.unpersist()
     return n_in, n_out
 
 
 def stage_source(
-    spark: SparkSession, source: RawSource, uri: str, key: str, order: list[Column], guarded_by: str = ""
+    spark: SparkSession,
+    source: RawSource,
+    uri: str,
+    key: str,
+    order: list[Column],
+    guarded_by: str = "",
+    name: str = "",
 ) -> tuple[int, int, int, list[dict]]:
     """Stage every file of `source` into the table at `uri`: `(rows in, rows out, files, quarantined files)`. An empty
     compressed file is set aside at once; a truncated or corrupt one is found when reading fails, and the table is
@@ -205,7 +213,7 @@ def stage_source(
         if faults:
             df = df.unionByName(file_fault_rows(spark, faults), allowMissingColumns=True)
         try:
-            n_in, n_out = _stage_table(df, uri, key, order, guarded_by)
+            n_in, n_out = _stage_table(df, uri, key, order, guarded_by, name)
             break
         except ContractError:
             raise
@@ -267,7 +275,13 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
         m.figures["files"], m.figures["quarantined_files"] = {}, []
         for table, (source, key, order) in raw_sources(cfg, parts).items():
             n_in, n_out, n_files, bad_files = stage_source(
-                spark, source, cfg.staging(table), key, order, cfg.shrink_guard("raw_root")
+                spark,
+                source,
+                cfg.staging(table),
+                key,
+                order,
+                cfg.shrink_guard("raw_root"),
+                cfg.table_name("staging", table),
             )
             m.rows_in[table], m.rows_out[table] = n_in, n_out
             m.figures[f"{table}_superseded_duplicates"] = n_in - n_out

@@ -19,7 +19,7 @@ from .storage import file_store
 
 # %% auto #0
 __all__ = ['SECRET_KEYS', 'RUNTIME_CONSTRAINTS', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks',
-           'local_spark_env', 'get_spark', 'check_storage']
+           'local_catalog', 'local_spark_env', 'get_spark', 'check_storage']
 
 # %% ../nbs/00a_runtime.ipynb #7ce5c698
 def widget_params(defaults: dict, dbutils=None) -> dict:
@@ -85,6 +85,18 @@ def install_on_databricks(
     ipython.run_line_magic("pip", args)
     return args
 
+# %% ../nbs/00a_runtime.ipynb #30789154
+def local_catalog(output_root: str) -> dict[str, str]:
+    """Spark's own catalog kept on disk under `<output_root>/_catalog` (a Derby metastore and a warehouse folder):
+    the settings of a local session whose registered tables outlive it. On Databricks the workspace's catalog serves."""
+    root = os.path.abspath(join_uri(local_path(output_root), "_catalog"))
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": f"{root}/warehouse",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={root}/metastore_db;create=true",
+        "spark.driver.extraJavaOptions": f"-Dderby.stream.error.file={root}/derby.log",  # not in the working folder
+    }
+
 # %% ../nbs/00a_runtime.ipynb #da18fbd6
 def local_spark_env() -> None:
     "Spark's Python workers run this interpreter, and a local driver binds to loopback (unless already set)."
@@ -110,6 +122,8 @@ def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> 
         )
     if not remote:
         builder = builder.config("spark.log.level", "ERROR")
+        if cfg is not None and cfg.schema and local_path(cfg.output_root) is not None:
+            builder = builder.config(map=local_catalog(cfg.output_root))
     spark = (
         builder.appName(app_name)
         .config("spark.sql.shuffle.partitions", partitions)

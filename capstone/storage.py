@@ -25,7 +25,7 @@ from .filestore import FileStore, databricks_dbutils, local_path, store_for
 # %% auto #0
 __all__ = ['COMPRESSED_SUFFIXES', 'SHRINK_LIMIT', 'file_store', 'fs_exists', 'fs_delete', 'recover_table', 'fs_write_bytes',
            'fs_read_bytes', 'fs_sizes', 'fs_list', 'fs_unreadable', 'fs_copy', 'gunzip_if_needed', 'ContractError',
-           'table_exists', 'write_table', 'read_table', 'require_columns']
+           'table_exists', 'register_table', 'write_table', 'read_table', 'require_columns']
 
 # %% ../nbs/00c_storage.ipynb #bfc484b1
 def file_store(spark: SparkSession | None, uri: str) -> FileStore:
@@ -215,12 +215,41 @@ def table_exists(spark: SparkSession, uri: str) -> bool:
     "Is there a finished table at `uri` (its `_SUCCESS` marker)?"
     return fs_exists(spark, join_uri(uri, "_SUCCESS"))
 
+# %% ../nbs/00c_storage.ipynb #73a3c330
+def _location(spark: SparkSession, name: str) -> str | None:
+    "Where the catalog table `name` keeps its files (its LOCATION); None when there is no such table."
+    if not spark.catalog.tableExists(name.replace("`", "")):
+        return None
+    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
+    return next((r.data_type for r in rows if r.col_name == "Location"), "")
+
+
+def _same_place(a: str, b: str) -> bool:
+    "Do two URIs name the same folder (`file:/x/` and `/x` do)?"
+    return (local_path(a) or a).rstrip("/") == (local_path(b) or b).rstrip("/")
+
+
+def register_table(spark: SparkSession, name: str, uri: str) -> None:
+    "Make `name` (`` `schema`.`table` `` or with a catalog first) the catalog table over the Parquet table at `uri`."
+    where = _location(spark, name)
+    if where is not None and not _same_place(where, os.path.abspath(local_path(uri)) if local_path(uri) else uri):
+        raise ContractError(
+            f"catalog table {name} exists over {where!r}, not over {uri!r}: it is not this pipeline's; "
+            "drop it yourself or give another schema"
+        )
+    spark.sql(f"CREATE SCHEMA IF NOT EXISTS {name.rpartition('.')[0]}")
+    # dropped and created again, not altered: the new version may have new columns; its files are never touched,
+    # since a table with a LOCATION is external to the catalog
+    spark.sql(f"DROP TABLE IF EXISTS {name}")
+    spark.sql(f"CREATE TABLE {name} USING parquet LOCATION '{uri}'")
+
 # %% ../nbs/00c_storage.ipynb #54fec5ab
 SHRINK_LIMIT = 0.5  # a guarded table may not lose more than half its rows in one run
 
 
-def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_by: str = "") -> int:
-    "Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guarded_by` names the input it answers to; row count."
+def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_by: str = "", name: str = "") -> int:
+    """Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guarded_by` names the input it
+    answers to, and register it as the catalog table `name` when one is given; row count."""
     spark = df.sparkSession
     recover_table(spark, uri)
     tmp = _tmp_uri(uri)
@@ -237,6 +266,8 @@ def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_
         fs_delete(spark, tmp)  # a failed or refused write leaves nothing behind
         raise
     _move_into_place(spark, tmp, uri)
+    if name:
+        register_table(spark, name, uri)
     return n_new
 
 # %% ../nbs/00c_storage.ipynb #e2623186

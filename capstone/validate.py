@@ -115,8 +115,13 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             try:
                 n_in = staged.count()
                 good, bad = split_valid(staged, table, cfg.run_id)
-                n_out = write_table(good, cfg.silver(table), guarded_by=cfg.shrink_guard("output_root"))
-                n_bad = write_table(bad, cfg.quarantine(table), partitions=1)
+                n_out = write_table(
+                    good,
+                    cfg.silver(table),
+                    guarded_by=cfg.shrink_guard("output_root"),
+                    name=cfg.table_name("silver", table),
+                )
+                n_bad = write_table(bad, cfg.quarantine(table), partitions=1, name=cfg.table_name("quarantine", table))
             finally:
                 staged.unpersist()
             if n_in != n_out + n_bad:

@@ -31,6 +31,7 @@ from spark_cds import submit_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_RUN_ID = "test-sample"
+SAMPLE_SCHEMA = "capstone_test"
 CAPSTONE = str(Path(sys.executable).parent / "capstone")
 local_spark_env()
 # the test daemon module (tests/coverage_daemon.py) is importable by the Python workers Spark starts, and every Spark
@@ -114,6 +115,7 @@ class BackgroundRun:
         root.mkdir(parents=True)
         self.root, self.log = root, root / "capstone-run.log"
         args = ["run", "-p", f"output_root={root}", "-p", f"raw_root={root}/raw", "-p", f"run_id={SAMPLE_RUN_ID}"]
+        args += ["-p", f"schema={SAMPLE_SCHEMA}"]  # its tables registered in Spark's own catalog, as `make run` does
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 [CAPSTONE, *args], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

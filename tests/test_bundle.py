@@ -180,6 +180,7 @@ RUNTIME_IMPORTS = {
     "requests-ratelimiter",
     "tqdm",
     "fastcore",
+    "fsspec",  # the file stores reach a lake URI through it off Databricks (capstone/filestore.py)
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from capstone.lock import LOCK_NAME, acquire_lock, release_lock
-from conftest import ROOT, SAMPLE_RUN_ID
+from conftest import ROOT, SAMPLE_RUN_ID, SAMPLE_SCHEMA
 
 pytestmark = (
     pytest.mark.local_only
@@ -42,6 +42,37 @@ def test_the_run_leaves_rendered_notebooks_metrics_and_an_index(sample_run, runn
     steps = json.loads((runner_run.runs_dir / "run.json").read_text())["steps"]
     assert [s["status"] for s in steps] == ["succeeded"] * 6
     assert f"{runner_run.runs_dir}/index.html" in runner_run.stdout
+
+
+QUERY = """
+import sys
+from capstone.config import PipelineConfig
+from capstone.runtime import get_spark
+schema, root, tables = sys.argv[1], sys.argv[2], sys.argv[3:]
+spark = get_spark(PipelineConfig.from_params(output_root=root, schema=schema))
+print(*[spark.sql(f"SELECT count(*) FROM {schema}.{t}").first()[0] for t in tables])
+"""
+
+
+def test_its_tables_are_catalog_tables_that_a_new_session_finds_by_name(sample_run, runner_run):
+    "With a schema, each table a stage wrote is registered in Spark's own catalog on disk, for the next session too."
+    cfg, metrics = sample_run
+    want = {
+        "film_soundtrack_links": metrics["match"]["rows_out"]["film_soundtrack_links"],
+        "films_enriched": metrics["match"]["rows_out"]["films_enriched"],
+        "silver_scored_pairs": None,
+        "silver_films": metrics["validate"]["rows_out"]["films"],
+        "quarantine_releases": metrics["validate"]["rows_quarantined"]["releases"],
+        "staging_masters": metrics["prepare"]["rows_out"]["masters"],
+    }
+    env = dict(os.environ, PYSPARK_PYTHON=sys.executable)
+    got = subprocess.run(
+        [sys.executable, "-c", QUERY, SAMPLE_SCHEMA, cfg.output_root, *want], capture_output=True, text=True, env=env
+    )
+    assert got.returncode == 0, got.stderr[-2000:]
+    counts = dict(zip(want, map(int, got.stdout.split())))
+    assert counts.pop("silver_scored_pairs") > 0
+    assert counts == {k: v for k, v in want.items() if v is not None}
 
 
 def test_the_run_holds_the_output_roots_lock_while_it_runs_and_releases_it(sample_run, runner_run):
