@@ -138,7 +138,7 @@ def test_evaluate_command_reads_the_gold_table(sample_run, spark, tmp_path, caps
 
 
 SPARK_LOG = re.compile(
-    r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|INFO|ERROR) |^Setting default log level|^To adjust logging level"
+    r"^\d\d/\d\d/\d\d \d\d:\d\d:\d\d (WARN|INFO|ERROR) |^Setting default log level|^To adjust logging level|^Setting Spark log level"
 )
 
 
