@@ -169,4 +169,4 @@ slides: setup
 	$(BIN)/capstone slides
 
 clean:
-	rm -rf data/out data/out-test data/out-compat data/out-dbr metrics .coverage .coverage.* runs_local
+	rm -rf data/out data/out-test data/out-compat data/out-connect data/out-dbr metrics .coverage .coverage.* runs_local
