@@ -15,8 +15,7 @@ from typing import Any, BinaryIO, Protocol
 from .config import ConfigError, has_scheme
 
 # %% auto #0
-__all__ = ['FILE_OPERATIONS', 'local_path', 'FileStore', 'LocalStore', 'FsspecStore', 'DbutilsStore', 'databricks_dbutils',
-           'store_for']
+__all__ = ['local_path', 'FileStore', 'LocalStore', 'FsspecStore', 'DbutilsStore', 'databricks_dbutils', 'store_for']
 
 # %% ../nbs/00h_filestore.ipynb #16fa2c23
 def local_path(uri: str) -> str | None:
@@ -39,9 +38,6 @@ class FileStore(Protocol):
     def create(self, uri: str, data: bytes) -> bool: ...  # False when `uri` exists already
     def files(self, uri: str) -> dict[str, int]: ...  # every file under the folder `uri`, with its size
     def children(self, uri: str) -> list[tuple[float, str]]: ...  # the folder's entries: (modified, uri)
-
-
-FILE_OPERATIONS = ("exists", "delete", "rename", "open", "put", "create", "files", "children")
 
 # %% ../nbs/00h_filestore.ipynb #7e8fe781
 @dataclass(frozen=True)
