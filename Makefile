@@ -74,19 +74,25 @@ test-compat: $(COMPAT)/.installed-stamp
 # Standard access mode and serverless compute serve Spark through Spark Connect, with no SparkContext: the same
 # sample pipeline through the runner with every notebook on a Spark Connect session (SPARK_REMOTE: PySpark 4's local
 # Connect server, started by each notebook's session), its gold compared cell by cell with test-compat's classic
-# run on the same PySpark (made here only when that run is missing).
+# run on the same PySpark (made here only when that run is missing); then match again as the serverless job runs it, a
+# Python task (capstone-task) on the runner's silver tables, its gold compared the same way.
 CONNECT_OUT := data/out-connect
 # ... and the data-safety tests on a Connect session: files and tables, kill -9 during a table write, the shrink
 # guard, a typo'd root, the lock, a lake path no store reaches
 CONNECT_TESTS := tests/test_foundations.py tests/test_prepare.py::test_a_raw_root_without_raw_data_stops_before_replacing_staging \
 	tests/test_prepare.py::test_a_malformed_search_link_keeps_its_query_under_ansi_mode \
-	tests/test_runner.py::test_a_second_run_on_the_same_root_is_refused_naming_the_holder
+	tests/test_runner.py::test_a_second_run_on_the_same_root_is_refused_naming_the_holder \
+	tests/test_task.py::test_a_task_runs_its_stage_and_prints_its_metrics tests/test_task.py::test_a_task_on_a_wrong_raw_root_writes_no_table
 test-connect: $(COMPAT)/.installed-stamp
 	rm -rf $(CONNECT_OUT)
 	test -f $(COMPAT_OUT)/gold/film_soundtrack_links/_SUCCESS || $(MAKE) test-compat
 	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run \
 	  -p raw_root=$(CONNECT_OUT)/raw -p output_root=$(CONNECT_OUT) -p run_id=$(SAMPLE_RUN_ID)
 	$(COMPAT)/bin/python tests/gold_diff.py $(COMPAT_OUT)/gold $(CONNECT_OUT)/gold
+	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone-task --stage=match \
+	  --run_id=$(SAMPLE_RUN_ID) --raw_root=$(abspath $(CONNECT_OUT))/raw --output_root=$(abspath $(CONNECT_OUT)) \
+	  --gold_root=$(abspath $(CONNECT_OUT))/gold-task
+	$(COMPAT)/bin/python tests/gold_diff.py $(COMPAT_OUT)/gold $(CONNECT_OUT)/gold-task
 	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider \
 	  $(CONNECT_TESTS)
 

@@ -105,8 +105,10 @@ def local_spark_env() -> None:
 
 
 def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> SparkSession:
-    "The active Spark session, else a Spark Connect one when `SPARK_REMOTE` is set, else a local one for this pipeline."
+    "The active Spark session (or Databricks' own), else a Spark Connect one when `SPARK_REMOTE` is set, else a local one for this pipeline."
     active = SparkSession.getActiveSession()
+    if active is None and "DATABRICKS_RUNTIME_VERSION" in os.environ:
+        active = SparkSession.builder.getOrCreate()  # a Python task on Databricks: the compute's session, as it is
     if active is not None:
         return check_storage(active, cfg) if cfg else active
     local_spark_env()

@@ -108,8 +108,21 @@ def test_cluster_is_the_single_node_blob_cluster():
             0,
             30,
         )
-        assert spec["spark_conf"]["spark.databricks.cluster.profile"] == "singleNode"
-        assert spec["custom_tags"]["ResourceClass"] == "SingleNode"
+        # a single node as the compute API describes one now: Databricks sets its master, profile and tags
+        assert (spec["kind"], spec["is_single_node"]) == ("CLASSIC_PREVIEW", True)
+        assert not {"spark.databricks.cluster.profile", "spark.master"} & set(spec["spark_conf"])
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_the_pipeline_clusters_run_in_standard_access_mode(target):
+    "The interactive cluster and the pipeline's job cluster: USER_ISOLATION (standard), as the product allows."
+    specs = [JOB["job_clusters"][0]["new_cluster"], BUNDLE["resources"]["clusters"]["capstone_blob_cluster"]]
+    for spec in specs:
+        mode = resolve(spec["data_security_mode"], target)
+        assert mode == "USER_ISOLATION"
+        cluster = Cluster.from_dict({**spec, "data_security_mode": mode, "spark_env_vars": {}})
+        assert cluster.data_security_mode.value == "USER_ISOLATION"
+    assert "SINGLE_USER" in BUNDLE["variables"]["access_mode"]["description"]  # the dedicated way back is named
 
 
 def test_wheel_library_notifications_and_targets():
@@ -270,7 +283,10 @@ def test_cluster_test_job_runs_the_suite_with_the_test_extra():
     args = raw["spark_python_task"]["parameters"]
     assert resolve(args[args.index("--metrics-root") + 1], "prod").startswith("abfss://metrics@stcapstoneprod.")
     assert args[args.index("--run-id") + 1] == "{{job.run_id}}"
-    assert TESTS_JOB["job_clusters"][0]["new_cluster"] == JOB["job_clusters"][0]["new_cluster"]
+    # the pipeline's cluster, dedicated: the suite's harness sets Hadoop's configuration through the JVM
+    tests_cluster = TESTS_JOB["job_clusters"][0]["new_cluster"]
+    assert tests_cluster == {**JOB["job_clusters"][0]["new_cluster"], "data_security_mode": "SINGLE_USER"}
+    assert "_jsc.hadoopConfiguration()" in (ROOT / "tests/run_suite.py").read_text()
 
 
 def test_interactive_cluster_sends_repo_outputs_to_the_lake():
@@ -318,3 +334,58 @@ def test_the_pipeline_starts_when_new_inputs_land_in_its_own_raw_zone():
         assert url == f"abfss://{container}/inputs/", (target, url)
     prod = {k: resolve(v, "prod") for k, v in BUNDLE["targets"]["prod"]["variables"].items() if isinstance(v, str)}
     assert all(prod[k].startswith(url) for k in ("tmdb_ids_file", "discogs_releases_dump", "discogs_masters_dump"))
+
+
+SERVERLESS = BUNDLE["resources"]["jobs"]["capstone_pipeline_serverless"]
+SERVERLESS_TASKS = {t["task_key"]: t for t in SERVERLESS["tasks"]}
+
+
+def test_the_serverless_job_runs_every_stage_from_the_wheel_in_a_job_environment(wheel):
+    "No cluster anywhere; each task a Python wheel task of the wheel's `capstone-task`, in an environment holding it."
+    job = Job.from_dict(SERVERLESS)
+    assert not SERVERLESS.get("job_clusters")
+    assert not any(
+        {"job_cluster_key", "new_cluster", "existing_cluster_id", "libraries"} & set(t) for t in SERVERLESS["tasks"]
+    )
+    (env,) = job.environments
+    assert env.spec.dependencies == ["./dist/*.whl"] and env.spec.environment_version
+    assert [t.task_key for t in job.tasks] == list(TASKS)
+    for key, task in SERVERLESS_TASKS.items():
+        assert task["environment_key"] == env.environment_key
+        assert {d["task_key"] for d in task.get("depends_on", [])} == {
+            d["task_key"] for d in TASKS[key].get("depends_on", [])
+        }
+        wheel_task = task["python_wheel_task"]
+        assert (wheel_task["package_name"], wheel_task["entry_point"]) == ("capstone", "capstone-task")
+    names = zipfile.ZipFile(wheel).namelist()
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert "capstone-task = capstone.task:main" in entry_points
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_the_serverless_tasks_pass_their_notebooks_parameters(target):
+    "Each task's named_parameters are its notebook task's base_parameters plus the stage, and build its config."
+    from capstone.task import task_config, task_params
+
+    for key, task in SERVERLESS_TASKS.items():
+        named = task["python_wheel_task"]["named_parameters"]
+        assert named == {**TASKS[key]["notebook_task"]["base_parameters"], "stage": key}
+        argv = [f"--{name}={resolve(str(value), target)}" for name, value in named.items()]  # as Jobs passes them
+        stage, params = task_params(argv)
+        cfg = task_config(params)
+        assert (stage, cfg.run_id) == (key, "731944017")
+        assert cfg.output_root.startswith("abfss://silver@") and cfg.raw_root.startswith("abfss://raw@")
+        if "catalog" in named:
+            assert (cfg.catalog, cfg.schema) == (
+                resolve("${var.catalog}", target),
+                resolve("${var.schema}", target),
+            )
+
+
+def test_the_sample_inputs_follow_sample_root_to_a_volume():
+    "Where workspace files cannot be read, one variable moves every sample input to a volume holding a copy of data/sample."
+    assert BUNDLE["variables"]["sample_root"]["default"] == "${workspace.file_path}/data/sample"
+    for name in ("tmdb_ids_file", "snapshot_root", "discogs_releases_dump", "discogs_masters_dump"):
+        default = BUNDLE["variables"][name]["default"]
+        assert default.startswith("${var.sample_root}/"), name
+        assert (ROOT / "data/sample" / default.removeprefix("${var.sample_root}/")).exists(), name
