@@ -14,6 +14,7 @@ from capstone.tools.bench_match import (
     film_title,
     generate,
     main_title,
+    pass_yield,
     prf,
     real_material,
     tables,
@@ -126,9 +127,36 @@ def test_match_bench_row_accounts_for_both_matchers(spark, material):
     assert sum(c["true_links"] for c in row["classes"].values()) == row["true_links"]
     assert row["pairs_joined_per_s"] > 0 and row["pairs_scored_per_s"] > 0
     assert row["baseline_wall_s"] is not None and row["baseline_precision"] < row["precision"]
-    sizes, classes = tables([row])  # as the notebook shows them (its run under nbval leaves the baseline out)
+    sizes, classes, passes = tables([row])  # as the notebook shows them (its run under nbval leaves the baseline out)
     assert sizes.loc["baseline_precision", 0] == row["baseline_precision"] and sizes.loc["films", 0] == 400
     assert classes.loc[400]["true_links"].sum() == row["true_links"]
+    # a pair found by two passes counts in both; a true pair found by one pass alone, once
+    assert passes.loc[400]["pairs"].sum() >= row["candidate_pairs"] and passes.loc[400]["share"].sum() == pytest.approx(
+        1, abs=0.01
+    )
+    assert passes.loc[400]["true_only_here"].sum() <= round(row["blocking_recall"] * row["true_links"])
+    assert (passes.loc[400]["true_pairs"] <= passes.loc[400]["pairs"]).all()
+
+
+def test_pass_yield_counts_the_true_pairs_only_one_pass_finds(spark):
+    from capstone.schemas import frame
+
+    pairs = frame(
+        spark,
+        "tmdb_id long, candidate_id string, blocked_by array<string>",
+        [
+            (1, "m10", ["exact", "typo"]),  # true, found twice
+            (1, "m11", ["typo"]),  # false
+            (2, "m20", ["typo"]),  # true, by the typo pass alone
+            (3, "m30", ["subtitle"]),  # false
+        ],
+    )
+    truth = frame(spark, "tmdb_id long, discogs_master_id long", [(1, 10), (2, 20), (4, 40)])
+    assert pass_yield(pairs, truth) == {
+        "exact": {"pairs": 1, "true_pairs": 1, "true_only_here": 0},
+        "subtitle": {"pairs": 1, "true_pairs": 0, "true_only_here": 0},
+        "typo": {"pairs": 3, "true_pairs": 2, "true_only_here": 1},
+    }
 
 
 @pytest.mark.parametrize("fault", ["5xx_burst", "invalid_json_once", "invalid_json", "cut_mid_body"])

@@ -33,7 +33,7 @@ __all__ = ['SUFFIXES', 'EDITIONS', 'FOREIGN_SUFFIXES', 'ADDED_SUBTITLES', 'SUBTI
            'INSTALMENT_WORDS', 'roman', 'numeral_value', 'renumbered', 'misspelled', 'main_title', 'droppable',
            'work_key', 'sample_film_records', 'real_material', 'composer_pool', 'film_title', 'soundtrack_title',
            'one_word_changed', 'generate_films', 'add_master', 'work_years', 'add_soundtrack', 'add_trap', 'generate',
-           'by_class', 'to_frames', 'run_project', 'run_baseline', 'prf', 'bench', 'tables']
+           'by_class', 'to_frames', 'pass_yield', 'run_project', 'run_baseline', 'prf', 'bench', 'tables']
 
 # %% ../../nbs/tools/bench_match.ipynb #829f8265
 SUFFIXES = [
@@ -489,6 +489,27 @@ def to_frames(
     )
     return f, c
 
+# %% ../../nbs/tools/bench_match.ipynb #20b39d4f
+def pass_yield(pairs: DataFrame, true_pairs: DataFrame) -> dict[str, dict]:
+    """Per blocking pass: the pairs it proposed, the true pairs among them, and the true pairs that no other pass
+    proposed, which the matcher would lose without it. `pairs` as `block_pairs` gives them (`blocked_by`),
+    `true_pairs` as (tmdb_id, discogs_master_id)."""
+    marked = pairs.select(
+        "tmdb_id", F.substring("candidate_id", 2, 20).cast("long").alias("discogs_master_id"), "blocked_by"
+    ).join(true_pairs.withColumn("_true", F.lit(1)), ["tmdb_id", "discogs_master_id"], "left")
+    true, alone = F.coalesce("_true", F.lit(0)), (F.size("blocked_by") == 1).cast("int")
+    rows = (
+        marked.select(F.explode("blocked_by").alias("pass"), true.alias("t"), alone.alias("alone"))
+        .groupBy("pass")
+        .agg(
+            F.count(F.lit(1)).alias("pairs"),
+            F.sum("t").alias("true_pairs"),
+            F.sum(F.col("t") * F.col("alone")).alias("true_only_here"),
+        )
+        .collect()
+    )
+    return {r["pass"]: {k: r[k] for k in ("pairs", "true_pairs", "true_only_here")} for r in sorted(rows)}
+
 # %% ../../nbs/tools/bench_match.ipynb #ed102396
 def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: set, workdir: str) -> dict:
     "Time the matcher end to end (keys, blocking, comparison, scoring, selection); its pairs, its links and the true pairs it blocked."
@@ -526,6 +547,7 @@ def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: 
         .join(true_pairs, ["tmdb_id", "discogs_master_id"], "left_semi")
         .collect()
     }
+    passes = pass_yield(pairs, true_pairs)
     return {
         "wall_s": t_end - t0,
         "keys_s": t_keys - t0,
@@ -535,6 +557,7 @@ def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: 
         "pairs": n_pairs,
         "links": links,
         "blocked_true": blocked_true,
+        "passes": passes,
     }
 
 # %% ../../nbs/tools/bench_match.ipynb #165e8ae3
@@ -606,6 +629,7 @@ def bench(
             "precision": round(p, 4),
             "recall": round(r, 4),
             "classes": by_class(ours["links"], truth, masters, ours["blocked_true"]),
+            "passes": ours["passes"],
         }
         base = run_baseline(spark, films, masters, timeout_s) if n <= baseline_max else None
         if base:
@@ -624,9 +648,12 @@ def bench(
 
 # %% ../../nbs/tools/bench_match.ipynb #636edd70
 def tables(rows: list[dict]):
-    "The rows as two tables: one column per size, and precision and recall per variation class at each size."
+    """The rows as three tables: one column per size; precision and recall per variation class at each size; and
+    per blocking pass, its pairs, their share of all pairs, its true pairs and those only it finds."""
     import pandas as pd
 
-    sizes = pd.DataFrame([{k: v for k, v in r.items() if k != "classes"} for r in rows]).T
+    sizes = pd.DataFrame([{k: v for k, v in r.items() if k not in ("classes", "passes")} for r in rows]).T
     classes = pd.concat({r["films"]: pd.DataFrame(r["classes"]).T for r in rows}, names=["films", "variation"])
-    return sizes, classes
+    passes = pd.concat({r["films"]: pd.DataFrame(r["passes"]).T for r in rows}, names=["films", "pass"])
+    passes.insert(1, "share", (passes["pairs"] / passes.groupby(level=0)["pairs"].transform("sum")).round(3))
+    return sizes, classes, passes

@@ -22,12 +22,12 @@ from xml.sax.saxutils import escape
 import psutil
 
 from .bench_ingest import PeakRSS
-from .bench_match import generate, sample_film_records
+from .bench_match import by_class, generate, sample_film_records
 
 # %% auto #0
 __all__ = ['STAGES_TIMED', 'MOVIE_FIELDS', 'sample_movies', 'movie_record', 'master_xml', 'write_raw_zone', 'TreeRSS',
            'capstone_command', 'run_stage', 'run_stage_in_session', 'auto_links', 'read_stage_metrics', 'pipeline_case',
-           'bench', 'growth', 'total_s', 'total_stage', 'tables', 'plot']
+           'bench', 'growth', 'total_s', 'total_stage', 'tables', 'class_table', 'plot']
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #e6aaa263
 STAGES_TIMED = ("prepare", "validate", "match")
@@ -189,6 +189,7 @@ def pipeline_case(
     raw, out, run_id = os.path.join(work, "raw"), os.path.join(work, "out"), f"bench{n}"
     desc = write_raw_zone(raw, films, masters, movies)
     gen_s = time.perf_counter() - t0
+    kinds = [{k: m[k] for k in ("discogs_master_id", "variation")} for m in masters]  # for quality per class
     del films, masters
     run_params = {"raw_root": raw, "output_root": out, "run_id": run_id, **(params or {})}
     stages, metrics = {}, {}
@@ -220,10 +221,12 @@ def pipeline_case(
         "prepared": metrics["prepare"]["rows_in"],  # rows in per source: films, releases, masters, search results
         "candidate_pairs": match["candidate_pairs"],
         "pairs_by_pass": match["pairs_by_pass"],
+        "pairs_per_input_row": match["pairs_per_input_row"],
         "auto_links": len(links),
         "output_dirs": sorted(os.listdir(out)),  # what the stages wrote under the output root
         "precision": tp / len(links) if links else None,
         "recall": tp / len(truth) if truth else None,
+        "classes": by_class(links, truth, kinds),
     }
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #2f6811ea
@@ -308,6 +311,13 @@ def tables(rows: list[dict]):
         ]
     ).set_index(["films", "stage"])
     return stages, pd.DataFrame(growth(rows))
+
+# %% ../../nbs/tools/bench_pipeline.ipynb #479768d0
+def class_table(rows: list[dict]):
+    "Per size and variation class of the generated masters: true links, auto links, correct ones, precision, recall."
+    import pandas as pd
+
+    return pd.concat({r["films"]: pd.DataFrame(r["classes"]).T for r in rows}, names=["films", "variation"])
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #8c8cc179
 def plot(rows: list[dict]):

@@ -292,9 +292,10 @@ def cmd_bench_match(args: argparse.Namespace, params: dict) -> int:
     rows = bench(
         get_spark(), [int(x) for x in args.sizes.split(",")], material, args.baseline_max, args.baseline_timeout
     )
-    sizes, classes = tables(rows)
+    sizes, classes, passes = tables(rows)
     print(sizes.to_string())
     print(classes.to_string())
+    print(passes.to_string())
     return 0
 
 # %% ../../nbs/tools/runner.ipynb #b32d353f
@@ -334,7 +335,7 @@ def cmd_bench_pipeline(args: argparse.Namespace, params: dict) -> int:
     "`capstone bench-pipeline`: prepare, validate and match through the runner on generated raw zones."
     from capstone.config import resolve_uri
     from capstone.tools.bench_match import real_material
-    from capstone.tools.bench_pipeline import bench, sample_movies, tables
+    from capstone.tools.bench_pipeline import bench, class_table, sample_movies, tables
 
     root = find_project_root()
     snapshots = resolve_uri("data/sample/snapshots", root)
@@ -346,6 +347,7 @@ def cmd_bench_pipeline(args: argparse.Namespace, params: dict) -> int:
     stages, growth = tables(rows)
     print(stages.to_string())
     print(growth.to_string(index=False))
+    print(class_table(rows).to_string())
     return 0
 
 # %% ../../nbs/tools/runner.ipynb #ebcd3fa5
