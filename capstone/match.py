@@ -41,66 +41,74 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         releases = read_table(spark, cfg.silver("releases"), RELEASES_SCHEMA, hint="validate")
         masters = read_table(spark, cfg.silver("masters"), MASTERS_SCHEMA, hint="validate")
         search = read_table(spark, cfg.silver("search_results"), SEARCH_RESULTS_SCHEMA, hint="validate")
-        n_films = films.count()
+        with m.step("films"):
+            n_films = films.count()
         if n_films == 0:
             raise ContractError(f"silver films at {cfg.silver('films')} is empty: nothing to match")
-        n_all = write_table(
-            build_candidates(masters, release_observations(releases, search)),
-            cfg.silver("discogs_items"),
-            name=cfg.table_name("silver", "discogs_items"),
-        )
+        with m.step("discogs_items"):
+            n_all = write_table(
+                build_candidates(masters, release_observations(releases, search)),
+                cfg.silver("discogs_items"),
+                name=cfg.table_name("silver", "discogs_items"),
+            )
         items = spark.read.parquet(cfg.silver("discogs_items"))
         cands = items.where("is_soundtrack_candidate AND discogs_release_id IS NOT NULL")
-        n_cands = write_table(
-            cands, cfg.silver("soundtrack_candidates"), name=cfg.table_name("silver", "soundtrack_candidates")
-        )
+        with m.step("soundtrack_candidates"):
+            n_cands = write_table(
+                cands, cfg.silver("soundtrack_candidates"), name=cfg.table_name("silver", "soundtrack_candidates")
+            )
         cands = spark.read.parquet(cfg.silver("soundtrack_candidates"))
-        n_pairs = write_table(
-            block_pairs(films, cands, mcfg),
-            cfg.silver("candidate_pairs"),
-            name=cfg.table_name("silver", "candidate_pairs"),
-        )
+        with m.step("blocking"):
+            n_pairs = write_table(
+                block_pairs(films, cands, mcfg),
+                cfg.silver("candidate_pairs"),
+                name=cfg.table_name("silver", "candidate_pairs"),
+            )
         pairs = spark.read.parquet(cfg.silver("candidate_pairs"))
-        selected_df = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg), mcfg))
-        write_table(selected_df, cfg.silver("scored_pairs"), name=cfg.table_name("silver", "scored_pairs"))
+        with m.step("scoring"):
+            selected_df = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg), mcfg))
+            write_table(selected_df, cfg.silver("scored_pairs"), name=cfg.table_name("silver", "scored_pairs"))
         selected = spark.read.parquet(cfg.silver("scored_pairs"))
         # the gold contract is checked before anything is published: a table that breaks it is never written
         links_df, enriched_df = gold_links(selected, cfg.run_id), enrich_films(films, selected, cands)
         require_columns(links_df, LINKS_SCHEMA, "gold film_soundtrack_links")
         require_columns(enriched_df, ENRICHED_SCHEMA, "gold films_enriched")
-        n_links = write_table(
-            links_df, cfg.gold("film_soundtrack_links"), name=cfg.table_name("gold", "film_soundtrack_links")
-        )
-        n_unmatched = write_table(
-            unmatched(films, cands, selected), cfg.gold("unmatched"), name=cfg.table_name("gold", "unmatched")
-        )
-        n_enriched = write_table(
-            enriched_df,
-            cfg.gold("films_enriched"),
-            guarded_by=cfg.shrink_guard("output_root"),
-            name=cfg.table_name("gold", "films_enriched"),
-        )
+        with m.step("gold"):
+            n_links = write_table(
+                links_df, cfg.gold("film_soundtrack_links"), name=cfg.table_name("gold", "film_soundtrack_links")
+            )
+            n_unmatched = write_table(
+                unmatched(films, cands, selected), cfg.gold("unmatched"), name=cfg.table_name("gold", "unmatched")
+            )
+            n_enriched = write_table(
+                enriched_df,
+                cfg.gold("films_enriched"),
+                guarded_by=cfg.shrink_guard("output_root"),
+                name=cfg.table_name("gold", "films_enriched"),
+            )
         links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
         m.rows_in = {"films": n_films, "discogs_items": n_all, "soundtrack_candidates": n_cands}
         m.rows_out = {"film_soundtrack_links": n_links, "films_enriched": n_enriched, "unmatched": n_unmatched}
-        m.figures = {
-            "candidate_pairs": n_pairs,
-            "pairs_per_input_row": round(n_pairs / (n_films + n_cands), 4),
-            "pairs_by_pass": {
-                r["p"]: r["count"]
-                for r in pairs.select(F.explode("blocked_by").alias("p")).groupBy("p").count().collect()
-            },
-            "bands": {r.band: r["count"] for r in selected.groupBy("band").count().collect()},
-            "links_by_band": {r.band: r["count"] for r in links.groupBy("band").count().collect()},
-            "unmatched_by_reason": {
-                f"{r.entity}: {r.reason}": r["count"]
-                for r in spark.read.parquet(cfg.gold("unmatched")).groupBy("entity", "reason").count().collect()
-            },
-            "not_soundtrack_items": n_all - n_cands,
-            "match_config": asdict(mcfg),
-        }
+        with m.step("figures"):
+            m.figures = {
+                "candidate_pairs": n_pairs,
+                "pairs_per_input_row": round(n_pairs / (n_films + n_cands), 4),
+                "pairs_by_pass": {
+                    r["p"]: r["count"]
+                    for r in pairs.select(F.explode("blocked_by").alias("p")).groupBy("p").count().collect()
+                },
+                "bands": {r.band: r["count"] for r in selected.groupBy("band").count().collect()},
+                "links_by_band": {r.band: r["count"] for r in links.groupBy("band").count().collect()},
+                "unmatched_by_reason": {
+                    f"{r.entity}: {r.reason}": r["count"]
+                    for r in spark.read.parquet(cfg.gold("unmatched")).groupBy("entity", "reason").count().collect()
+                },
+                "not_soundtrack_items": n_all - n_cands,
+                "match_config": asdict(mcfg),
+            }
         if cfg.labels_path and fs_exists(spark, cfg.labels_path):
-            labels = read_labels(spark, cfg.labels_path)
-            m.figures["evaluation"] = evaluate_links(links, labels, pairs, selected)
-            m.figures["evaluation"]["calibration"] = calibration(selected, labels)
+            with m.step("evaluation"):
+                labels = read_labels(spark, cfg.labels_path)
+                m.figures["evaluation"] = evaluate_links(links, labels, pairs, selected)
+                m.figures["evaluation"]["calibration"] = calibration(selected, labels)
     return json.loads(m.to_json())

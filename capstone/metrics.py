@@ -37,9 +37,20 @@ class StageMetrics:
     params: dict = field(default_factory=dict)
     started_at: str = ""
     duration_s: float = 0.0
+    steps_s: dict = field(default_factory=dict)  # seconds per step of the stage, in the order they ran
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        "Time a step of the stage into `steps_s[name]`, failed or not; a step that runs again adds to its time."
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.steps_s[name] = round(self.steps_s.get(name, 0.0) + time.perf_counter() - t0, 3)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True, default=str)
+        d = asdict(self)  # the fields sorted; within them, the order things happened (the steps' in particular)
+        return json.dumps({k: d[k] for k in sorted(d)}, indent=2, default=str)
 
 # %% ../nbs/00d_metrics.ipynb #0804bb21
 @contextmanager

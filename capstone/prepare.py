@@ -274,15 +274,16 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             )
         m.figures["files"], m.figures["quarantined_files"] = {}, []
         for table, (source, key, order) in raw_sources(cfg, parts).items():
-            n_in, n_out, n_files, bad_files = stage_source(
-                spark,
-                source,
-                cfg.staging(table),
-                key,
-                order,
-                cfg.shrink_guard("raw_root"),
-                cfg.table_name("staging", table),
-            )
+            with m.step(table):
+                n_in, n_out, n_files, bad_files = stage_source(
+                    spark,
+                    source,
+                    cfg.staging(table),
+                    key,
+                    order,
+                    cfg.shrink_guard("raw_root"),
+                    cfg.table_name("staging", table),
+                )
             m.rows_in[table], m.rows_out[table] = n_in, n_out
             m.figures[f"{table}_superseded_duplicates"] = n_in - n_out
             m.figures["files"][table] = {

@@ -113,33 +113,37 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
         for table in SCHEMAS:
             staged = read_table(spark, cfg.staging(table), hint="prepare").persist()
             try:
-                n_in = staged.count()
-                good, bad = split_valid(staged, table, cfg.run_id)
-                n_out = write_table(
-                    good,
-                    cfg.silver(table),
-                    guarded_by=cfg.shrink_guard("output_root"),
-                    name=cfg.table_name("silver", table),
-                )
-                n_bad = write_table(bad, cfg.quarantine(table), partitions=1, name=cfg.table_name("quarantine", table))
+                with m.step(table):
+                    n_in = staged.count()
+                    good, bad = split_valid(staged, table, cfg.run_id)
+                    n_out = write_table(
+                        good,
+                        cfg.silver(table),
+                        guarded_by=cfg.shrink_guard("output_root"),
+                        name=cfg.table_name("silver", table),
+                    )
+                    n_bad = write_table(
+                        bad, cfg.quarantine(table), partitions=1, name=cfg.table_name("quarantine", table)
+                    )
             finally:
                 staged.unpersist()
             if n_in != n_out + n_bad:
                 raise ContractError(f"{table}: {n_in} rows in but {n_out} out + {n_bad} quarantined")
             m.rows_in[table], m.rows_out[table], m.rows_quarantined[table] = n_in, n_out, n_bad
-            if "repaired" in SCHEMAS[table].fieldNames():  # loaded, but not as they came: counted apart
-                m.figures.setdefault("rows_repaired", {})[table] = (
-                    spark.read.parquet(cfg.silver(table)).where("repaired IS NOT NULL").count()
-                )
-            if n_bad:
-                top = (
-                    spark.read.parquet(cfg.quarantine(table))
-                    .groupBy("reason")
-                    .count()
-                    .orderBy(F.desc("count"))
-                    .limit(5)
-                    .collect()
-                )
-                reasons[table] = {r.reason[:200]: r["count"] for r in top}
+            with m.step("figures"):
+                if "repaired" in SCHEMAS[table].fieldNames():  # loaded, but not as they came: counted apart
+                    m.figures.setdefault("rows_repaired", {})[table] = (
+                        spark.read.parquet(cfg.silver(table)).where("repaired IS NOT NULL").count()
+                    )
+                if n_bad:
+                    top = (
+                        spark.read.parquet(cfg.quarantine(table))
+                        .groupBy("reason")
+                        .count()
+                        .orderBy(F.desc("count"))
+                        .limit(5)
+                        .collect()
+                    )
+                    reasons[table] = {r.reason[:200]: r["count"] for r in top}
         m.figures["top_quarantine_reasons"] = reasons
     return json.loads(m.to_json())

@@ -16,6 +16,20 @@ def test_every_stage_succeeds_and_reconciles(sample_run, spark):
     assert read_metrics(spark, cfg, "match")["run_id"] == "test-sample"
 
 
+def test_each_stage_says_where_its_time_went(sample_run):
+    "Seconds per step, in the order the steps ran: a table each for prepare and validate, the match's steps."
+    _, metrics = sample_run
+    tables = ["films", "releases", "masters", "search_results"]
+    assert list(metrics["prepare"]["steps_s"]) == tables
+    assert list(metrics["validate"]["steps_s"]) == [*tables, "figures"]
+    assert list(metrics["match"]["steps_s"]) == [
+        "films", "discogs_items", "soundtrack_candidates", "blocking", "scoring", "gold", "figures", "evaluation"
+    ]  # fmt: skip
+    for stage in ("prepare", "validate", "match"):
+        m = metrics[stage]
+        assert all(s > 0 for s in m["steps_s"].values()) and sum(m["steps_s"].values()) <= m["duration_s"], stage
+
+
 def _names_and_types(schema) -> list[tuple[str, str]]:
     return [(f.name, f.dataType.simpleString()) for f in schema.fields]
 

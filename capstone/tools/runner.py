@@ -256,6 +256,12 @@ def cli_parser() -> argparse.ArgumentParser:
     )
     bp.add_argument("--out", help="also write the rows as JSON here")
     bp.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE", help="passed to each stage")
+    bp.add_argument(
+        "--soundtrack-share",
+        type=float,
+        help="soundtrack releases as a share of all releases in the generated releases dump (default: the real "
+        "sample dump's, about 0.03; 1 writes only the masters' own releases)",
+    )
     return ap
 
 # %% ../../nbs/tools/runner.ipynb #a3d8ade1
@@ -335,18 +341,29 @@ def cmd_bench_pipeline(args: argparse.Namespace, params: dict) -> int:
     "`capstone bench-pipeline`: prepare, validate and match through the runner on generated raw zones."
     from capstone.config import resolve_uri
     from capstone.tools.bench_match import real_material
-    from capstone.tools.bench_pipeline import bench, class_table, sample_movies, tables
+    from capstone.tools.bench_pipeline import bench, class_table, release_sample, sample_movies, step_table, tables
 
     root = find_project_root()
     snapshots = resolve_uri("data/sample/snapshots", root)
     material = real_material(snapshots, resolve_uri("data/sample/dump/discogs_20200806_masters.xml.gz", root))
+    releases = release_sample(resolve_uri("data/sample/dump/discogs_20200806_releases.xml.gz", root))
     sizes = [int(x) for x in args.sizes.split(",")]
-    rows = bench(sizes, material, sample_movies(snapshots), root, args.work_dir, params)
+    rows = bench(
+        sizes,
+        material,
+        sample_movies(snapshots),
+        root,
+        args.work_dir,
+        params,
+        releases=releases,
+        soundtrack_share=args.soundtrack_share,
+    )
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2))
     stages, growth = tables(rows)
     print(stages.to_string())
     print(growth.to_string(index=False))
+    print(step_table(rows).to_string())
     print(class_table(rows).to_string())
     return 0
 
