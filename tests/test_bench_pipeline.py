@@ -36,6 +36,23 @@ def test_generated_raw_zone_says_it_is_generated(tmp_path, world):
     assert len(list((tmp_path / "raw" / "tmdb").rglob("part-*.jsonl.gz"))) == 3
 
 
+def test_generated_releases_dump_is_read_whole_by_the_real_dump_reader(tmp_path, world, spark):
+    "Every release written (the masters' own and the real non-soundtrack records under new ids) parses, none in error."
+    from capstone.dump import parse_dump, read_dump_chunks
+    from capstone.schemas import RELEASE_RECORD_SCHEMA
+    from capstone.tools.bench_pipeline import release_sample
+
+    films, masters, _ = world
+    sample = release_sample(str(ROOT / "data/sample/dump/discogs_20200806_releases.xml.gz"))
+    desc = write_raw_zone(str(tmp_path / "raw"), films, masters, sample_movies(SNAPSHOTS), sample, 0.5, parts=1)
+    assert desc["releases"] == desc["releases_of_masters"] + desc["non_soundtrack_filler"]
+    assert 0.49 < desc["soundtrack_share"] < 0.51 and desc["proportions_of"]["per_master"] == {1: 337, 2: 8, 4: 1}
+    dump = str(tmp_path / "raw/discogs/releases/generated-discogs_20990101_releases.xml.gz")
+    parsed = parse_dump(read_dump_chunks(spark, [dump], "release", 2), "release", RELEASE_RECORD_SCHEMA)
+    got = parsed.selectExpr("count(*) AS n", "count(_error) AS bad", "count(DISTINCT r.discogs_release_id) AS ids")
+    assert got.collect()[0].asDict() == {"n": desc["releases"], "bad": 0, "ids": desc["releases"]}
+
+
 def test_films_borrow_real_fields_but_keep_their_own_title_year_and_composer(world):
     films, _, _ = world
     movies = sample_movies(SNAPSHOTS)

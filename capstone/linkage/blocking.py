@@ -12,8 +12,8 @@ from .settings import MatchConfig
 
 # %% auto #0
 __all__ = ['STOPWORDS', 'ROMAN_NUMERALS', 'SPELLED_NUMERALS', 'NUMERALS', 'significant_words', 'word_pairs', 'key_rows', 'rarest',
-           'numerals_as_digits', 'key_variants', 'word_prefixes', 'masked_keys', 'derived_rows', 'rarest_pair',
-           'key_word_pairs', 'composer_year_pairs', 'block_pairs']
+           'numerals_as_digits', 'key_variants', 'word_prefixes', 'masked_keys', 'derived_rows', 'record_frequencies',
+           'rare_masked_rows', 'rarest_pair', 'key_word_pairs', 'composer_year_pairs', 'block_pairs']
 
 # %% ../../nbs/05c_blocking.ipynb #73e326c7
 STOPWORDS = ["the", "a", "an", "and", "of", "le", "la", "les", "el", "los", "il", "der", "die", "das", "de", "di"]
@@ -98,6 +98,30 @@ def derived_rows(keys: DataFrame, id_col: str, derive: Column, max_records: int)
     shared = F.count(F.lit(1)).over(Window.partitionBy("dkey"))
     return rows.withColumn("_n", shared).where(F.col("_n") <= max_records).drop("_n")
 
+# %% ../../nbs/05c_blocking.ipynb #7fb27b941602401d91542211134fc71a
+def record_frequencies(ft: DataFrame, ct: DataFrame) -> DataFrame:
+    "For every word of the films' (`tmdb_id`) and candidates' (`candidate_id`) key rows, the records that carry it (`df`)."
+    ids = ft.select(F.col("tmdb_id").cast("string").alias("id"), "tok").unionByName(
+        ct.select(F.col("candidate_id").alias("id"), "tok")
+    )
+    return ids.distinct().groupBy("tok").agg(F.count(F.lit(1)).alias("df"))
+
+
+def rare_masked_rows(
+    keys: DataFrame, id_col: str, min_length: int, rec_freq: DataFrame, max_df: int, max_records: int
+) -> DataFrame:
+    """One row per (record, masked key `dkey`) whose masked word at most `max_df` records carry (`rec_freq`); a
+    masked key that more than `max_records` such rows share is left out."""
+    words = F.split(F.col("key"), " ")
+    masked = F.transform(
+        masked_keys(F.col("key"), min_length),
+        lambda d, i: F.struct(d.alias("dkey"), F.element_at(words, i + 1).alias("tok")),
+    )
+    rows = keys.select(id_col, "year", F.explode(masked).alias("m")).select(id_col, "year", "m.dkey", "m.tok")
+    rare = rows.join(rec_freq.where(F.col("df") <= max_df), "tok").drop("tok", "df").distinct()
+    shared = F.count(F.lit(1)).over(Window.partitionBy("dkey"))
+    return rare.withColumn("_n", shared).where(F.col("_n") <= max_records).drop("_n")
+
 # %% ../../nbs/05c_blocking.ipynb #74cc00e8
 def rarest_pair(rare: DataFrame, id_col: str) -> DataFrame:
     "Each key's two rarest words (`rarest(.., 2)`), as one pair `'a b'` with a < b; keys of one word give none."
@@ -161,7 +185,7 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
         derived_rows(ck, "candidate_id", word_prefixes(F.col("key")), cap),
     )
     f_mask = derived_rows(fk, "tmdb_id", masked_keys(F.col("key"), typo_length), cap)
-    c_mask = derived_rows(ck, "candidate_id", masked_keys(F.col("key"), typo_length), cap)
+    c_mask = rare_masked_rows(ck, "candidate_id", typo_length, record_frequencies(ft, ct), mcfg.rare_token_max_df, cap)
     passes = [  # (name, joined); the token passes run in both directions
         ("exact", fk.alias("f").join(ck.alias("c"), F.col("f.key") == F.col("c.key"))),
         ("rare_token", f_rare.where(rare_enough).alias("f").join(ct.alias("c"), "tok").where(not_too_early)),
