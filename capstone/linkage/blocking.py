@@ -13,7 +13,8 @@ from .settings import MatchConfig
 # %% auto #0
 __all__ = ['STOPWORDS', 'ROMAN_NUMERALS', 'SPELLED_NUMERALS', 'NUMERALS', 'significant_words', 'word_pairs', 'key_rows', 'rarest',
            'numerals_as_digits', 'key_variants', 'word_prefixes', 'masked_keys', 'derived_rows', 'record_frequencies',
-           'rare_masked_rows', 'rarest_pair', 'key_word_pairs', 'composer_year_pairs', 'block_pairs']
+           'shared_by_at_most', 'masked_rows', 'rare_masked_rows', 'rarest_pair', 'key_word_pairs',
+           'composer_year_pairs', 'block_pairs']
 
 # %% ../../nbs/05c_blocking.ipynb #73e326c7
 STOPWORDS = ["the", "a", "an", "and", "of", "le", "la", "les", "el", "los", "il", "der", "die", "das", "de", "di"]
@@ -107,20 +108,31 @@ def record_frequencies(ft: DataFrame, ct: DataFrame) -> DataFrame:
     return ids.distinct().groupBy("tok").agg(F.count(F.lit(1)).alias("df"))
 
 
-def rare_masked_rows(
-    keys: DataFrame, id_col: str, min_length: int, rec_freq: DataFrame, max_df: int, max_records: int
-) -> DataFrame:
-    """One row per (record, masked key `dkey`) whose masked word at most `max_df` records carry (`rec_freq`); a
-    masked key that more than `max_records` such rows share is left out."""
+def shared_by_at_most(rows: DataFrame, max_records: int) -> DataFrame:
+    "The rows whose derived key `dkey` at most `max_records` rows share."
+    shared = F.count(F.lit(1)).over(Window.partitionBy("dkey"))
+    return rows.withColumn("_n", shared).where(F.col("_n") <= max_records).drop("_n")
+
+
+def masked_rows(keys: DataFrame, id_col: str, min_length: int) -> DataFrame:
+    "One row per (record, masked key `dkey`, the word masked `tok`), from keys of `min_length` characters or more."
     words = F.split(F.col("key"), " ")
     masked = F.transform(
         masked_keys(F.col("key"), min_length),
         lambda d, i: F.struct(d.alias("dkey"), F.element_at(words, i + 1).alias("tok")),
     )
-    rows = keys.select(id_col, "year", F.explode(masked).alias("m")).select(id_col, "year", "m.dkey", "m.tok")
-    rare = rows.join(rec_freq.where(F.col("df") <= max_df), "tok").drop("tok", "df").distinct()
-    shared = F.count(F.lit(1)).over(Window.partitionBy("dkey"))
-    return rare.withColumn("_n", shared).where(F.col("_n") <= max_records).drop("_n")
+    return (
+        keys.select(id_col, "year", F.explode(masked).alias("m")).select(id_col, "year", "m.dkey", "m.tok").distinct()
+    )
+
+
+def rare_masked_rows(
+    keys: DataFrame, id_col: str, min_length: int, rec_freq: DataFrame, max_df: int, max_records: int
+) -> DataFrame:
+    """`masked_rows` whose masked word at most `max_df` records carry (`rec_freq`), as a slip of the pen makes a word;
+    a masked key that more than `max_records` such rows share is left out."""
+    rare = rec_freq.where(F.col("df") <= max_df).select("tok")
+    return shared_by_at_most(masked_rows(keys, id_col, min_length).join(rare, "tok"), max_records)
 
 # %% ../../nbs/05c_blocking.ipynb #74cc00e8
 def rarest_pair(rare: DataFrame, id_col: str) -> DataFrame:
@@ -184,8 +196,10 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
         derived_rows(fk, "tmdb_id", word_prefixes(F.col("key")), cap),
         derived_rows(ck, "candidate_id", word_prefixes(F.col("key")), cap),
     )
-    f_mask = derived_rows(fk, "tmdb_id", masked_keys(F.col("key"), typo_length), cap)
+    # typos: a candidate's slip (a rare word) against the films of its masked key, words at most two edits apart
+    f_mask = shared_by_at_most(masked_rows(fk, "tmdb_id", typo_length), mcfg.typo_block_max_films)
     c_mask = rare_masked_rows(ck, "candidate_id", typo_length, record_frequencies(ft, ct), mcfg.rare_token_max_df, cap)
+    slip = F.levenshtein(F.col("f.tok"), F.col("c.tok")) <= 2
     passes = [  # (name, joined); the token passes run in both directions
         ("exact", fk.alias("f").join(ck.alias("c"), F.col("f.key") == F.col("c.key"))),
         ("rare_token", f_rare.where(rare_enough).alias("f").join(ct.alias("c"), "tok").where(not_too_early)),
@@ -194,7 +208,7 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig) -> DataFr
         ("word_pair", fp.alias("f").join(uncommon(c_rare, "candidate_id").alias("c"), "pair").where(not_too_early)),
         ("subtitle", f_pre.alias("f").join(ck.alias("c"), F.col("f.dkey") == F.col("c.key")).where(not_too_early)),
         ("subtitle", fk.alias("f").join(c_pre.alias("c"), F.col("f.key") == F.col("c.dkey")).where(not_too_early)),
-        ("typo", f_mask.alias("f").join(c_mask.alias("c"), "dkey").where(not_too_early)),
+        ("typo", f_mask.alias("f").join(c_mask.alias("c"), "dkey").where(not_too_early & slip)),
     ]
     out = None
     for name, joined in passes:

@@ -49,6 +49,7 @@ class MatchConfig:
     token_block_max_year_gap: int = 2  # token blocking passes skip items released this long before the film
     rare_token_max_df: int = 20  # a word is rare enough to block on alone when it occurs at most this often
     word_pair_max_df: int = 50  # a word pair names too large a block when more titles than this carry it
+    typo_block_max_films: int = 1000  # a masked key (`the * of love`) that more films share names no typo block
 
     @classmethod
     def from_pipeline(cls, cfg: PipelineConfig, **overrides) -> "MatchConfig":
