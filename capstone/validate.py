@@ -130,12 +130,13 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             if n_in != n_out + n_bad:
                 raise ContractError(f"{table}: {n_in} rows in but {n_out} out + {n_bad} quarantined")
             m.rows_in[table], m.rows_out[table], m.rows_quarantined[table] = n_in, n_out, n_bad
-            with m.step("figures"):
+        with m.step("figures"):  # read back from what was written, once every table is
+            for table in SCHEMAS:
                 if "repaired" in SCHEMAS[table].fieldNames():  # loaded, but not as they came: counted apart
                     m.figures.setdefault("rows_repaired", {})[table] = (
                         spark.read.parquet(cfg.silver(table)).where("repaired IS NOT NULL").count()
                     )
-                if n_bad:
+                if m.rows_quarantined[table]:
                     top = (
                         spark.read.parquet(cfg.quarantine(table))
                         .groupBy("reason")
