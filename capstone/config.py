@@ -69,6 +69,7 @@ class ConfigError(ValueError):
 PARAM_CHOICES = {
     "tmdb_source": ("replay", "api", "record"),
     "discogs_source": ("replay", "api", "record", "dump"),
+    "releases_scope": ("soundtrack", "all"),
 }
 
 
@@ -156,6 +157,7 @@ class PipelineConfig:
     discogs_max_pages: int = 0  # per search query; 0: all Discogs serves
     discogs_releases_dump: str = "data/sample/dump/discogs_20200806_releases.xml.gz"
     discogs_masters_dump: str = "data/sample/dump/discogs_20200806_masters.xml.gz"
+    releases_scope: str = "soundtrack"  # all: every dump record typed into staging, not only soundtrack candidates
     labels_path: str = "data/labels/dev_labels.csv"
     match_threshold: float = 0.9
     review_threshold: float = 0.5

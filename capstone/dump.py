@@ -17,11 +17,12 @@ from .raw import escape_invalid_utf8, partial_date_error, partial_date_year, rea
 from .schemas import RAW_TEXT_LIMIT, arrow_schema, parsed_schema
 
 # %% auto #0
-__all__ = ['RECORD_PARSERS', 'xml_parser', 'release_record', 'master_record', 'parse_dump_chunk', 'parse_dump_bytes',
-           'read_dump_chunks', 'parse_dump', 'prepare_releases', 'prepare_masters']
+__all__ = ['ENVELOPE_RE', 'RECORD_PARSERS', 'FORBIDDEN_XML_RE', 'xml_parser', 'release_record', 'master_record',
+           'parse_dump_chunk', 'parse_dump_bytes', 'read_dump_chunks', 'parse_dump', 'prepare_releases',
+           'prepare_masters']
 
 # %% ../nbs/03b_dump.ipynb #0408d64e
-_ENVELOPE_RE = re.compile(r"^\s*(<\?xml[^>]*\?>)?\s*(<(releases|masters)>)?\s*$")
+ENVELOPE_RE = re.compile(r"^\s*(<\?xml[^>]*\?>)?\s*(<(releases|masters)>)?\s*$")
 
 
 _ID_RE = re.compile(r'\s*id="([^"]*)"')
@@ -140,7 +141,7 @@ def _parse_record(body: str, kind: str, parser: etree.XMLParser) -> dict:
 
 # %% ../nbs/03b_dump.ipynb #e82dbde0
 # characters XML 1.0 forbids, raw or as a character reference (real dumps carry a few, in titles and notes)
-_FORBIDDEN_XML_RE = re.compile(
+FORBIDDEN_XML_RE = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|"
     r"&#(?:x0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F]|[fF]{3}[eEfF])|0*(?:[0-8]|1[124-9]|2[0-9]|3[01]));"
 )
@@ -149,7 +150,7 @@ _FORBIDDEN_XML_RE = re.compile(
 def _forbidden_chars(text: str) -> str:
     "The characters XML forbids in `text`, named: 'U+000B ×2, U+0001'."
     found = {}
-    for m in _FORBIDDEN_XML_RE.finditer(text):
+    for m in FORBIDDEN_XML_RE.finditer(text):
         s = m.group()
         code = ord(s) if len(s) == 1 else int(s[3:-1], 16) if s[2] in "xX" else int(s[2:-1])
         found[code] = found.get(code, 0) + 1
@@ -161,7 +162,7 @@ def parse_dump_chunk(
 ) -> tuple[str | None, dict | None, str | None, str | None]:
     """`(record_id, record, error, repaired)` for one chunk; all None for the envelope. A record whose only fault is
     characters XML forbids is parsed without them, and `repaired` says which were removed."""
-    if _ENVELOPE_RE.match(chunk):
+    if ENVELOPE_RE.match(chunk):
         return None, None, None, None
     body = chunk.rstrip()
     closing = f"</{kind}s>"
@@ -174,9 +175,9 @@ def parse_dump_chunk(
         return record_id, _parse_record(body, kind, parser), None, None
     except _PARSE_ERRORS as e:
         fault = e
-    if isinstance(fault, etree.XMLSyntaxError) and _FORBIDDEN_XML_RE.search(body):
+    if isinstance(fault, etree.XMLSyntaxError) and FORBIDDEN_XML_RE.search(body):
         try:
-            record = _parse_record(_FORBIDDEN_XML_RE.sub("", body), kind, parser)
+            record = _parse_record(FORBIDDEN_XML_RE.sub("", body), kind, parser)
             return record_id, record, None, f"removed characters XML forbids: {_forbidden_chars(body)}"
         except _PARSE_ERRORS as e:
             fault = e

@@ -31,6 +31,7 @@ class StageMetrics:
     rows_in: dict = field(default_factory=dict)
     rows_out: dict = field(default_factory=dict)
     rows_quarantined: dict = field(default_factory=dict)
+    rows_set_aside: dict = field(default_factory=dict)  # {table: {reason: rows}}: counted, deliberately not kept
     figures: dict = field(default_factory=dict)
     status: str = "running"
     error: str | None = None

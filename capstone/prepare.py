@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Callable, Iterator, NamedTuple
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -36,12 +37,14 @@ from capstone.schemas import (
     TMDB_MOVIE_SCHEMA,
     frame,
 )
-from .storage import COMPRESSED_SUFFIXES, ContractError, fs_exists, fs_unreadable, write_table
+from .scan import FAULT_READ_SIZE, KeepRule, kept_ids, kept_records, scan_dump, scan_tallies
+from .storage import COMPRESSED_SUFFIXES, ContractError, fs_exists, fs_unreadable, read_table, write_table
 from .udf import deferred_pandas_udf
 
 # %% auto #0
-__all__ = ['COMPOSER_JOBS', 'RAW_FOLDERS', 'parse_tmdb_movies', 'prepare_search_results', 'RawSource', 'file_fault_rows',
-           'readable_records', 'stage_source', 'raw_sources', 'run_step']
+__all__ = ['COMPOSER_JOBS', 'KEPT_PER_PARTITION', 'RAW_FOLDERS', 'parse_tmdb_movies', 'prepare_search_results', 'Read',
+           'RawSource', 'DumpSource', 'file_fault_rows', 'Written', 'Staged', 'file_accounting', 'stage_source',
+           'raw_sources', 'Searched', 'searched_ids', 'masters_of', 'soundtrack_masters', 'run_step']
 
 # %% ../nbs/03_prepare.ipynb #094acc1f
 COMPOSER_JOBS = ["Original Music Composer", "Music", "Composer", "Music Score Composer"]
@@ -154,7 +157,14 @@ def prepare_search_results(raw: DataFrame) -> DataFrame:
         F.col("_evidence.raw_escaped").alias("_raw_escaped"),
     )
 
-# %% ../nbs/03_prepare.ipynb #fa05c819
+# %% ../nbs/03_prepare.ipynb #5d1c0a31
+class Read(NamedTuple):
+    "What reading a source gives the stage: its rows and, for a dump, the scan's tallies per file (empty otherwise)."
+
+    rows: DataFrame
+    tallies: dict[str, dict[str, int]]
+
+
 @dataclass(frozen=True)
 class RawSource:
     "Where a staging table's raw files are, how their text splits into records, and how records are parsed."
@@ -170,63 +180,159 @@ class RawSource:
         raw = read_raw_text(spark, files, self.line_sep, self.whole_text, ignore_corrupt)
         return self.parse(raw.repartition(self.partitions) if self.partitions else raw)
 
-# %% ../nbs/03_prepare.ipynb #013ee474
+    @contextmanager
+    def records(self, spark: SparkSession, files: list[str]) -> Iterator[Read]:
+        yield Read(self.read(spark, files), {})
+
+    def readable(self, spark: SparkSession, file: str) -> int:
+        "Records a corrupt file yields before its fault (the last one may be cut, and is counted)."
+        return self.read(spark, [file], ignore_corrupt=True).count()
+
+
+KEPT_PER_PARTITION = 20_000  # kept dump records per partition of the parse
+
+
+@dataclass(frozen=True)
+class DumpSource:
+    "A Discogs dump folder: each file scanned (`03c_scan`), the records kept parsed and typed (`03b_dump`), the rest set aside."
+
+    folder: str
+    kind: str  # release, master
+    schema: T.StructType
+    prepare: Callable[[DataFrame], DataFrame]
+    partitions: int
+    rule: KeepRule = KeepRule()
+    suffix: str = ".xml"
+
+    @contextmanager
+    def records(self, spark: SparkSession, files: list[str]) -> Iterator[Read]:
+        "The typed rows of the records the scan keeps; the scan's output is cached until the stage has written them."
+        scanned = scan_dump(spark, files, self.kind, self.rule).persist()
+        try:
+            tallies = scan_tallies(scanned)  # the scan runs here, once
+            kept = sum(n for t in tallies.values() for k, n in t.items() if k.startswith("kept:"))
+            # as many partitions as the kept records need (two at least, for two cores): each costs its Python
+            # workers, whatever it holds
+            parts = min(self.partitions, max(2, -(-kept // KEPT_PER_PARTITION)))
+            kept = kept_records(scanned).repartition(parts)
+            yield Read(self.prepare(parse_dump(kept, self.kind, self.schema)), tallies)
+        finally:
+            scanned.unpersist()
+
+    def readable(self, spark: SparkSession, file: str) -> int:
+        "Records a corrupt dump file yields before its fault, counted by the scan (the last one may be cut)."
+        scanned = scan_dump(spark, [file], self.kind, KeepRule(), False, True, read_size=FAULT_READ_SIZE)
+        return sum(t.get("found", 0) for t in scan_tallies(scanned).values())
+
+# %% ../nbs/03_prepare.ipynb #7a2e4b19
 def file_fault_rows(spark: SparkSession, faults: dict[str, str]) -> DataFrame:
     "One error row per unusable file: its path and the reason; it goes to quarantine like any bad record."
     return frame(spark, "source_file string, _error string", sorted(faults.items()))
 
 
-def readable_records(spark: SparkSession, source: RawSource, file: str) -> int:
-    "Records a corrupt file yields before its fault (the last one may be cut, and is counted)."
-    return source.read(spark, [file], ignore_corrupt=True).count()
+class Written(NamedTuple):
+    "One staging write: rows in and out, per file the rows staged and those with an error, and the scan's tallies."
+
+    rows_in: int
+    rows_out: int
+    by_file: dict[str, tuple[int, int]]
+    tallies: dict[str, dict[str, int]]
 
 
-def _stage_table(
-    df: DataFrame, uri: str, key: str, order: list[Column], guarded_by: str = "", name: str = ""
-) -> tuple[int, int]:
-    df = df.persist()
-    try:
-        n_in = df.count()
-        n_out = write_table(keep_latest(df, key, order).drop("ordinal"), uri, guarded_by=guarded_by, name=name)
-    finally:
-        df.unpersist()
-    return n_in, n_out
+class Staged(NamedTuple):
+    "A staged table: rows in and out, files found, the files set aside whole, and per dump file its accounting."
+
+    rows_in: int
+    rows_out: int
+    files: int
+    quarantined_files: list[dict]
+    accounting: dict[str, dict]
 
 
+def _write_staging(
+    spark: SparkSession, source, files: list[str], faults: dict[str, str], uri: str, key: str, order: list[Column],
+    guarded_by: str, name: str,
+) -> Written:  # fmt: skip
+    with source.records(spark, files) as read:
+        df = read.rows
+        if faults:
+            df = df.unionByName(file_fault_rows(spark, faults), allowMissingColumns=True)
+        df = df.persist()
+        try:
+            n_in = df.count()
+            by_file = {} if not read.tallies else {
+                r.source_file: (r.rows, r.errors)
+                for r in df.groupBy("source_file").agg(F.count("*").alias("rows"), F.count("_error").alias("errors")).collect()
+            }  # fmt: skip
+            n_out = write_table(keep_latest(df, key, order).drop("ordinal"), uri, guarded_by=guarded_by, name=name)
+        finally:
+            df.unpersist()
+    return Written(n_in, n_out, by_file, read.tallies)
+
+
+def file_accounting(tallies: dict, by_file: dict, quarantined: list[dict]) -> dict[str, dict]:
+    """Per dump file: the records found, kept (staged, no error), quarantined (staged with an error, or the whole file
+    set aside) and set aside by reason, with why each kept record was kept. Stops unless found = kept + quarantined +
+    set aside for every file: a record unaccounted for is a fault of this stage, never silently passed over."""
+    out = {}
+    for f, t in sorted(tallies.items()):
+        staged, errors = by_file.get(f, (0, 0))
+        out[f] = {
+            "found": t.get("found", 0),
+            "kept": staged - errors,
+            "quarantined": errors,
+            "set_aside": {k.split(":", 1)[1]: n for k, n in t.items() if k.startswith("set_aside:")},
+            "kept_by": {k.split(":", 1)[1]: n for k, n in t.items() if k.startswith("kept:")},
+        }
+    for q in quarantined:
+        out[q["file"]] = {"found": q["records"], "kept": 0, "quarantined": q["records"], "set_aside": {}, "kept_by": {}}
+    unbalanced = {
+        f: a for f, a in out.items() if a["found"] != a["kept"] + a["quarantined"] + sum(a["set_aside"].values())
+    }
+    if unbalanced:
+        raise RuntimeError(f"records unaccounted for in {unbalanced}")
+    return out
+
+# %% ../nbs/03_prepare.ipynb #9c4a6d3b
 def stage_source(
     spark: SparkSession,
-    source: RawSource,
+    source: RawSource | DumpSource,
     uri: str,
     key: str,
     order: list[Column],
     guarded_by: str = "",
     name: str = "",
-) -> tuple[int, int, int, list[dict]]:
-    """Stage every file of `source` into the table at `uri`: `(rows in, rows out, files, quarantined files)`. An empty
-    compressed file is set aside at once; a truncated or corrupt one is found when reading fails, and the table is
-    staged again without it. Each file set aside is one error row, with its reason and readable record count."""
+) -> Staged:
+    """Stage every file of `source` into the table at `uri`. An empty compressed file is set aside at once; a truncated
+    or corrupt one is found when reading fails, and the table is staged again without it. Each file set aside is one
+    error row, with its reason and readable record count."""
     sizes = raw_files(spark, source.folder, source.suffix)
     faults = {f: fs_unreadable(spark, f) for f, size in sizes.items() if size == 0 and f.endswith(COMPRESSED_SUFFIXES)}
-    for attempt in (1, 2):
-        good = [f for f in sizes if f not in faults]
-        df = source.read(spark, good)
-        if faults:
-            df = df.unionByName(file_fault_rows(spark, faults), allowMissingColumns=True)
-        try:
-            n_in, n_out = _stage_table(df, uri, key, order, guarded_by, name)
-            break
-        except ContractError:
-            raise
-        except Exception:
-            found = {f: why for f in good if f.endswith(COMPRESSED_SUFFIXES) and (why := fs_unreadable(spark, f))}
-            if attempt == 2 or not found:
-                raise  # not a file fault: the error is the stage's
-            faults |= found
+    write = lambda: _write_staging(  # noqa: E731
+        spark, source, [f for f in sizes if f not in faults], faults, uri, key, order, guarded_by, name
+    )
+    try:
+        written = write()
+    except ContractError:
+        raise
+    except Exception:
+        found = {
+            f: why
+            for f in sizes
+            if f not in faults and f.endswith(COMPRESSED_SUFFIXES) and (why := fs_unreadable(spark, f))
+        }
+        if not found:
+            raise  # not a file fault: the error is the stage's
+        faults |= found
+        written = write()
     quarantined = [
-        {"file": f, "reason": why, "records": 0 if sizes[f] == 0 else readable_records(spark, source, f)}
+        {"file": f, "reason": why, "records": 0 if sizes[f] == 0 else source.readable(spark, f)}
         for f, why in sorted(faults.items())
     ]
-    return n_in, n_out, len(sizes), quarantined
+    accounting = (
+        file_accounting(written.tallies, written.by_file, quarantined) if isinstance(source, DumpSource) else {}
+    )
+    return Staged(written.rows_in, written.rows_out, len(sizes), quarantined, accounting)
 
 # %% ../nbs/03_prepare.ipynb #23d948c2
 def _dump_order() -> list[Column]:
@@ -235,17 +341,16 @@ def _dump_order() -> list[Column]:
     return [dump_date.desc()] + latest_first()
 
 # %% ../nbs/03_prepare.ipynb #e9011e76
-def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSource, str, list[Column]]]:
-    "Each staging table's raw source, key and supersession order."
+def raw_sources(
+    cfg: PipelineConfig, partitions: int, rules: dict[str, KeepRule] | None = None
+) -> dict[str, tuple[RawSource | DumpSource, str, list[Column]]]:
+    """Each staging table's raw source, key and supersession order. A dump keeps what its `rules` entry says (by record
+    kind); without one, what `releases_scope` says on its own: `all`, or the records with soundtrack evidence."""
+    rules = rules or {}
 
-    def dump(kind: str, schema: T.StructType, prepare_fn) -> RawSource:
-        return RawSource(
-            cfg.raw("discogs", f"{kind}s"),
-            ".xml",
-            lambda c: prepare_fn(parse_dump(c, kind, schema)),
-            line_sep=f"<{kind} ",
-            partitions=partitions,
-        )
+    def dump(kind: str, schema: T.StructType, prepare_fn) -> DumpSource:
+        rule = rules.get(kind, KeepRule(cfg.releases_scope))
+        return DumpSource(cfg.raw("discogs", f"{kind}s"), kind, schema, prepare_fn, partitions, rule)
 
     return {
         "films": (RawSource(cfg.raw("tmdb", "movies"), ".jsonl", parse_tmdb_movies), "tmdb_id", latest_first()),
@@ -262,6 +367,59 @@ def raw_sources(cfg: PipelineConfig, partitions: int) -> dict[str, tuple[RawSour
 RAW_FOLDERS = [("tmdb", "movies"), ("discogs", "releases"), ("discogs", "masters"), ("discogs", "search")]
 
 # %% ../nbs/03_prepare.ipynb #e70b94aa
+class Searched(NamedTuple):
+    "The Discogs ids the staged search results name."
+
+    releases: frozenset
+    masters: frozenset
+
+
+def searched_ids(spark: SparkSession, uri: str) -> Searched:
+    "The release and master ids named by the staged search results at `uri`."
+    df = read_table(spark, uri).select("discogs_release_id", "discogs_master_id")
+    ids = lambda c: frozenset(r[0] for r in df.where(F.col(c).isNotNull()).select(c).distinct().collect())  # noqa: E731
+    return Searched(ids("discogs_release_id"), ids("discogs_master_id"))
+
+
+def masters_of(spark: SparkSession, uri: str) -> frozenset:
+    "The master ids of the staged releases at `uri`."
+    df = read_table(spark, uri).where(F.col("discogs_master_id").isNotNull())
+    return frozenset(r[0] for r in df.select("discogs_master_id").distinct().collect())
+
+
+def soundtrack_masters(spark: SparkSession, source: DumpSource) -> frozenset:
+    "The ids of the masters whose own record shows soundtrack evidence, by a scan of the masters dump (nothing parsed)."
+    files = list(raw_files(spark, source.folder, source.suffix))
+    return kept_ids(
+        scan_dump(spark, files, "master", KeepRule(), texts=False, ignore_corrupt=True), "soundtrack_evidence"
+    )
+
+
+def _stage_table(spark: SparkSession, cfg: PipelineConfig, m, table: str, source, key: str, order: list[Column]):
+    "Stage one table within its own timed step, and record its counts, files and (a dump) its accounting in `m`."
+    with m.step(table):
+        staged = stage_source(
+            spark,
+            source,
+            cfg.staging(table),
+            key,
+            order,
+            cfg.shrink_guard("raw_root"),
+            cfg.table_name("staging", table),
+        )
+    m.rows_in[table], m.rows_out[table] = staged.rows_in, staged.rows_out
+    m.figures[f"{table}_superseded_duplicates"] = staged.rows_in - staged.rows_out
+    bad = staged.quarantined_files
+    m.figures["files"][table] = {"in": staged.files, "loaded": staged.files - len(bad), "quarantined": len(bad)}
+    m.figures["quarantined_files"] += [{"table": table, **f} for f in bad]
+    if isinstance(source, DumpSource):
+        m.rows_set_aside[table] = {}
+        for a in staged.accounting.values():
+            for reason, n in a["set_aside"].items():
+                m.rows_set_aside[table][reason] = m.rows_set_aside[table].get(reason, 0) + n
+        m.figures["dump_files"][table] = staged.accounting
+
+
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "Parse the raw zone into staging tables `films`, `releases`, `masters`, `search_results`; returns the metrics."
     parts = max(int(spark.conf.get("spark.default.parallelism", "1")), cfg.shuffle_partitions)
@@ -272,25 +430,22 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
                 f"raw_root={cfg.raw_root!r} holds none of {['/'.join(f) for f in RAW_FOLDERS]}: "
                 "nothing to prepare (a wrong path?)"
             )
-        m.figures["files"], m.figures["quarantined_files"] = {}, []
-        for table, (source, key, order) in raw_sources(cfg, parts).items():
-            with m.step(table):
-                n_in, n_out, n_files, bad_files = stage_source(
-                    spark,
-                    source,
-                    cfg.staging(table),
-                    key,
-                    order,
-                    cfg.shrink_guard("raw_root"),
-                    cfg.table_name("staging", table),
-                )
-            m.rows_in[table], m.rows_out[table] = n_in, n_out
-            m.figures[f"{table}_superseded_duplicates"] = n_in - n_out
-            m.figures["files"][table] = {
-                "in": n_files,
-                "loaded": n_files - len(bad_files),
-                "quarantined": len(bad_files),
-            }
-            m.figures["quarantined_files"] += [{"table": table, **f} for f in bad_files]
-        m.figures["raw_root"] = cfg.raw_root
+        m.figures["files"], m.figures["quarantined_files"], m.figures["dump_files"] = {}, [], {}
+        sources = raw_sources(cfg, parts)
+        for table in ("films", "search_results"):
+            _stage_table(spark, cfg, m, table, *sources[table])
+        releases, masters = sources["releases"], sources["masters"]
+        if cfg.releases_scope == "soundtrack":
+            with m.step("soundtrack_masters"):
+                searched = searched_ids(spark, cfg.staging("search_results"))
+                hits = soundtrack_masters(spark, masters[0])
+            m.figures["soundtrack_masters"] = len(hits)
+            rule = KeepRule(ids=searched.releases, master_ids=hits | searched.masters)
+            releases = (replace(releases[0], rule=rule), *releases[1:])
+        _stage_table(spark, cfg, m, "releases", *releases)
+        if cfg.releases_scope == "soundtrack":
+            rule = KeepRule(ids=searched.masters | masters_of(spark, cfg.staging("releases")))
+            masters = (replace(masters[0], rule=rule), *masters[1:])
+        _stage_table(spark, cfg, m, "masters", *masters)
+        m.figures["releases_scope"], m.figures["raw_root"] = cfg.releases_scope, cfg.raw_root
     return json.loads(m.to_json())

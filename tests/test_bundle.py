@@ -194,6 +194,7 @@ RUNTIME_IMPORTS = {
     "tqdm",
     "fastcore",
     "fsspec",  # the file stores reach a lake URI through it off Databricks (capstone/filestore.py)
+    "isal",  # the dump scan decompresses gzip through ISA-L (capstone/scan.py); not in the runtime, so nothing upgraded
 }
 
 

@@ -20,10 +20,17 @@ def one(df, cond):
     return rows[0]
 
 
-def test_real_values_from_the_dump_slices(sample_run, spark):
-    cfg, _ = sample_run
-    masters = spark.read.parquet(cfg.silver("masters"))
-    releases = spark.read.parquet(cfg.silver("releases"))
+def typed(spark, cfg, table: str):
+    "Every record of a dump slice typed as prepare types it (`releases_scope=all`: none set aside)."
+    source = raw_sources(cfg, 2)[table][0]
+    with source.records(spark, [str(DUMP / f"discogs_20200806_{table}.xml.gz")]) as read:
+        return spark.createDataFrame(read.rows.collect(), read.rows.schema)
+
+
+def test_real_values_from_the_dump_slices(spark, tmp_path):
+    cfg = PipelineConfig.from_params(output_root=str(tmp_path), run_id="values", releases_scope="all")
+    masters, releases = typed(spark, cfg, "masters"), typed(spark, cfg, "releases")
+    assert (masters.count(), releases.count()) == (598, 602)
     heat = one(masters, "discogs_master_id = 129714")
     assert (heat.title, heat.year, "Stage & Screen" in heat.genres, "Score" in heat.styles) == (
         "Heat (Music From The Motion Picture)",
@@ -48,15 +55,20 @@ def test_real_values_from_the_dump_slices(sample_run, spark):
 
 
 def test_every_record_of_the_slices_is_accounted_for(sample_run):
+    "Found = kept + quarantined + set aside, per dump file; validate then passes or quarantines every kept one."
     _, metrics = sample_run
     raw = {
         "releases": gzip.decompress((DUMP / "discogs_20200806_releases.xml.gz").read_bytes()).count(b"<release "),
         "masters": gzip.decompress((DUMP / "discogs_20200806_masters.xml.gz").read_bytes()).count(b"<master "),
     }
+    p = metrics["prepare"]
     for table in ("releases", "masters"):
-        assert metrics["prepare"]["rows_in"][table] == raw[table]
+        (acc,) = p["figures"]["dump_files"][table].values()
+        assert acc["found"] == raw[table] == acc["kept"] + acc["quarantined"] + sum(acc["set_aside"].values())
+        assert p["rows_in"][table] == acc["kept"] + acc["quarantined"]
+        assert p["rows_set_aside"][table] == acc["set_aside"]
         v = metrics["validate"]
-        assert v["rows_out"][table] + v["rows_quarantined"][table] == raw[table]
+        assert v["rows_out"][table] + v["rows_quarantined"][table] == p["rows_in"][table]
 
 
 @pytest.mark.parametrize(
@@ -75,6 +87,9 @@ def test_every_record_of_the_slices_is_accounted_for(sample_run):
 def test_soundtrack_view_rules_on_real_records(sample_run, spark, candidate_id, is_candidate, not_film):
     cfg, _ = sample_run
     items = spark.read.parquet(cfg.silver("discogs_items"))
+    if not is_candidate:  # no evidence: the dump scan set it aside, so the match never saw it
+        assert items.where(F.col("candidate_id") == candidate_id).count() == 0
+        return
     row = one(items, F.col("candidate_id") == candidate_id)
     assert (row.is_soundtrack_candidate, row.not_film) == (is_candidate, not_film)
     in_view = (
@@ -94,13 +109,17 @@ def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
     raw = tmp_path / "raw" / "discogs" / "releases"
     raw.mkdir(parents=True)
     shutil.copy(DUMP / "discogs_20200806_releases.xml.gz", raw)
-    cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="reingest")
+    cfg = PipelineConfig.from_params(
+        raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="reingest", releases_scope="all"
+    )
     source, key, order = raw_sources(cfg, 2)["releases"]
     assert stage_source(spark, source, cfg.staging("releases"), key, order)[:3] == (602, 602, 1)
     newer = b'<releases>\n<release id="4" status="Accepted"><title>Moving Cities (newer dump)</title></release>\n</releases>\n'
     (raw / "discogs_20210101_releases.xml.gz").write_bytes(gzip.compress(newer))
     # the same raw zone and one newer dump: the table is replaced, not added to; release 4 is superseded once
-    assert stage_source(spark, source, cfg.staging("releases"), key, order) == (603, 602, 2, [])
+    again = stage_source(spark, source, cfg.staging("releases"), key, order)
+    assert again[:4] == (603, 602, 2, [])
+    assert sorted(a["found"] for a in again.accounting.values()) == [1, 602]
     staged = spark.read.parquet(cfg.staging("releases"))
     assert staged.count() == 602 and staged.select("discogs_release_id").distinct().count() == 602
     assert one(staged, "discogs_release_id = 4").title == "Moving Cities (newer dump)"

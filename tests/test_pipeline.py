@@ -12,7 +12,9 @@ def test_every_stage_succeeds_and_reconciles(sample_run, spark):
     for table, n in v["rows_in"].items():
         assert n == v["rows_out"][table] + v["rows_quarantined"][table]
     p = metrics["prepare"]
-    assert p["rows_in"] == {"films": 4806, "releases": 602, "masters": 598, "search_results": 50}
+    # the dump slices' records with soundtrack evidence (or a soundtrack master); the others counted and set aside
+    assert p["rows_in"] == {"films": 4806, "releases": 19, "masters": 14, "search_results": 50}
+    assert p["rows_set_aside"] == {"releases": {"not_soundtrack": 583}, "masters": {"not_soundtrack": 584}}
     assert read_metrics(spark, cfg, "match")["run_id"] == "test-sample"
 
 
@@ -20,7 +22,13 @@ def test_each_stage_says_where_its_time_went(sample_run):
     "Seconds per step, in the order the steps ran: a table each for prepare and validate, the match's steps."
     _, metrics = sample_run
     tables = ["films", "releases", "masters", "search_results"]
-    assert list(metrics["prepare"]["steps_s"]) == tables
+    assert list(metrics["prepare"]["steps_s"]) == [
+        "films",
+        "search_results",
+        "soundtrack_masters",
+        "releases",
+        "masters",
+    ]
     assert list(metrics["validate"]["steps_s"]) == [*tables, "figures"]
     assert list(metrics["match"]["steps_s"]) == [
         "films", "discogs_items", "soundtrack_candidates", "blocking", "scoring", "gold", "figures", "evaluation"

@@ -155,7 +155,8 @@ def _write_faulty_raw_zone(root: Path):
     xml = (
         '<releases>\n<release id="10" status="Accepted"><title>Heat</title><genres><genre>Stage &amp; Screen</genre></genres>'
         '<released>1995-00-00</released></release>\n<release id="11" status="Accepted"><title>Bad \x0b</title></release>\n'
-        '<release id="12" status="Accepted"><title>Bad year</title><released>19x5</released></release>\n'
+        '<release id="12" status="Accepted"><title>Bad year</title><styles><style>Score</style></styles>'
+        '<released>19x5</released></release>\n<release id="14"><title>Plain</title><released>19x5</released></release>\n'
         '<release id="13" status="Accepted"><title>Cut off'
     ).encode()
     xml = xml.replace(
@@ -196,6 +197,16 @@ def test_faulty_raw_zone_reconciles(spark, tmp_path):
     cfg = PipelineConfig.from_params(raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="faults")
     p = prepare(spark, cfg)
     assert p["rows_in"] == {"films": 10, "releases": 6, "masters": 2, "search_results": 3}
+    # release 14 has no soundtrack evidence: counted, set aside unparsed (its bad date unseen); the cut one is checked
+    assert p["rows_set_aside"] == {"releases": {"not_soundtrack": 1}, "masters": {}}
+    (acc,) = [a for f, a in p["figures"]["dump_files"]["releases"].items() if f.endswith("20200101_releases.xml.gz")]
+    assert acc == {
+        "found": 6,
+        "kept": 2,
+        "quarantined": 3,
+        "set_aside": {"not_soundtrack": 1},
+        "kept_by": {"in_search_results": 1, "soundtrack_evidence": 2, "to_be_checked": 2},
+    }
     assert p["figures"]["films_superseded_duplicates"] == 2
     assert p["figures"]["files"] == {
         "films": {"in": 4, "loaded": 2, "quarantined": 2},

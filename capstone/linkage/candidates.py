@@ -14,18 +14,13 @@ from pyspark.sql import types as T
 
 from ..keys import artist_keys, normalize_artist
 from ..udf import deferred_pandas_udf
+from ..vocabulary import SOUNDTRACK_GENRES, SOUNDTRACK_STYLES, SOUNDTRACK_TITLE_RE
 
 # %% auto #0
-__all__ = ['SOUNDTRACK_STYLES', 'SOUNDTRACK_TITLE_RE', 'NOT_FILM_TITLE_RE', 'NOT_FILM_STYLES', 'COMPOSER_ROLE_RE', 'credit_names',
-           'candidate_id_of', 'release_observations', 'with_soundtrack_evidence', 'releases_by_candidate',
-           'master_side', 'build_candidates']
+__all__ = ['NOT_FILM_TITLE_RE', 'NOT_FILM_STYLES', 'COMPOSER_ROLE_RE', 'credit_names', 'candidate_id_of', 'release_observations',
+           'with_soundtrack_evidence', 'releases_by_candidate', 'master_side', 'build_candidates']
 
 # %% ../../nbs/05b_candidates.ipynb #cc0fe4e8
-SOUNDTRACK_STYLES = ["Soundtrack", "Score", "Musical"]
-SOUNDTRACK_TITLE_RE = (
-    r"(?i)soundtrack|motion picture|original score|film score|music from the film|\bo\.?s\.?t\b|"
-    r"bande originale|banda sonora|colonna sonora|trilha sonora|filmmusik|musique du film|サウンドトラック|サントラ"
-)
 NOT_FILM_TITLE_RE = (  # TV and streaming series, games, stage and cast recordings, "inspired by" albums; several languages
     r"(?i)video ?games?|\bgame (soundtrack|music|score)|(original|official) game|from the (video ?)?game|:\s*the game\b|"
     r"original (broadway|london|off-broadway|west end)? ?cast|(studio )?cast (recording|album)|broadway cast|"
@@ -106,7 +101,7 @@ def with_soundtrack_evidence(c: DataFrame) -> DataFrame:
     "Add `has_style`, `has_genre`, `has_phrase`, `not_film` and `is_soundtrack_candidate`."
     return (
         c.withColumn("has_style", F.arrays_overlap("styles", F.array(*[F.lit(s) for s in SOUNDTRACK_STYLES])))
-        .withColumn("has_genre", F.array_contains("genres", "Stage & Screen"))
+        .withColumn("has_genre", F.arrays_overlap("genres", F.array(*[F.lit(g) for g in SOUNDTRACK_GENRES])))
         .withColumn("has_phrase", F.exists("titles", lambda t: t.rlike(SOUNDTRACK_TITLE_RE)))
         .withColumn(
             "not_film",
