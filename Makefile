@@ -160,9 +160,10 @@ MATCH_SIZES ?= 10000,20000,50000,100000,200000,500000,1000000
 bench-match: setup
 	$(BIN)/capstone bench-match --sizes $(MATCH_SIZES)
 
-# Dump ingestion against a single-process lxml iterparse baseline, on generated dumps of SIZES releases.
+# Prepare's releases step on generated dumps of SIZES releases (real sample proportions, gzip level 6) beside a
+# single-process lxml iterparse baseline and the floor (decompress + count tags); then MASTERS masters alone.
 bench-ingest: setup
-	$(BIN)/capstone bench-ingest --sizes $(or $(SIZES),250000,1000000)
+	$(BIN)/capstone bench-ingest --sizes $(or $(SIZES),1000000,2000000) --masters $(or $(MASTERS),2600000)
 
 # The pipeline as a user runs it (prepare, validate, match, each through the runner) on generated raw zones of SIZES
 # films and about as many masters: per stage wall time, share, peak memory of the process tree, rows per second.

@@ -10,9 +10,11 @@ import pytest
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
 from capstone.tools.bench_ingest import (
     FAULTS,
+    CpuSampler,
+    _openers,
     baseline_iterparse,
-    bench,
     broken,
+    floor_count,
     generate_dump,
     sample_records,
     tree_cpu_s,
@@ -44,13 +46,21 @@ def test_each_fault_breaks_the_record():
     assert {f: broken(rec, f) != rec for f in FAULTS} == dict.fromkeys(FAULTS, True)
 
 
-def test_bench_reconciles(spark, tmp_path):
-    rows = bench(spark, [1500], SOURCE, bad_every=500, work_dir=str(tmp_path))
-    # 3 faults generated: the control character is repaired and loaded, the other two are quarantined
-    assert rows[0]["reconciles"] and (rows[0]["parsed"], rows[0]["quarantined"], rows[0]["repaired"]) == (1498, 2, 1)
-    assert rows[0]["jvm_peak_rss_mb"] > 0 and rows[0]["python_driver_peak_rss_mb"] > 0
-    assert rows[0]["project_cpu_s"] > 0 and rows[0]["baseline_cpu_s"] > 0
-    assert not os.path.exists(tmp_path), "the generated files are removed after the run"
+def test_the_floor_counts_every_record_with_every_decompressor(tmp_path):
+    "The whole bench runs in nbs/tools/bench_ingest.ipynb under nbval; here, the floor and the masters' dump."
+    out = str(tmp_path / "generated-discogs_20990101_masters.xml.gz")
+    masters = sample_records(str(ROOT / "data/sample/dump/discogs_20200806_masters.xml.gz"), "master")
+    desc = generate_dump(out, 1000, masters, bad_every=0, kind="master")
+    assert len(masters) == 598 and desc["gzip"].startswith("level 6") and desc["xml_chars"] > 1000 * 500
+    assert {name: floor_count(out, o, b"<master ")["records"] for name, o in _openers().items()} == dict.fromkeys(
+        _openers(), 1000
+    )
+
+
+def test_cpu_is_read_between_samples():
+    cpu = CpuSampler(os.getpid())
+    cpu.samples = [(0.0, 1.0), (2.0, 3.0)]
+    assert (cpu.at(1.0), cpu.at(-1.0), cpu.at(5.0)) == (2.0, 1.0, 3.0)
 
 
 def test_process_tree_cpu_counts_a_finished_child():

@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 import psutil
 from lxml import etree
 
-from ..linkage.candidates import SOUNDTRACK_STYLES
+from ..vocabulary import SOUNDTRACK_GENRES, SOUNDTRACK_STYLES
 from .bench_ingest import PeakRSS
 from .bench_match import by_class, generate, sample_film_records
 
@@ -99,12 +99,14 @@ def master_xml(m: dict) -> str:
 def is_soundtrack_release(el) -> bool:
     "A dump `<release>` with soundtrack evidence in its styles or genres, as the match stage reads them."
     styles = {s.text for s in el.iterfind("styles/style")}
-    return bool(styles & set(SOUNDTRACK_STYLES)) or "Stage & Screen" in {g.text for g in el.iterfind("genres/genre")}
+    return bool(styles & set(SOUNDTRACK_STYLES)) or bool(
+        set(SOUNDTRACK_GENRES) & {g.text for g in el.iterfind("genres/genre")}
+    )
 
 
 def is_soundtrack_master(m: dict) -> bool:
     "The same test on a generated master, whose releases carry its genres and styles."
-    return bool(set(m["styles"]) & set(SOUNDTRACK_STYLES)) or "Stage & Screen" in m["genres"]
+    return bool(set(m["styles"]) & set(SOUNDTRACK_STYLES)) or bool(set(SOUNDTRACK_GENRES) & set(m["genres"]))
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #acae54e37e7d407bbb7b55eff062a284
 _LEADING_ID_RE = re.compile(r'^id="[^"]*"')
@@ -352,6 +354,7 @@ def pipeline_case(
         "generate_s": gen_s,
         "stages": stages,
         "prepared": metrics["prepare"]["rows_in"],  # rows in per source: films, releases, masters, search results
+        "set_aside": metrics["prepare"].get("rows_set_aside", {}),  # dump records the scan counted and set aside
         "candidate_pairs": match["candidate_pairs"],
         "pairs_by_pass": match["pairs_by_pass"],
         "pairs_per_input_row": match["pairs_per_input_row"],

@@ -243,7 +243,9 @@ def cli_parser() -> argparse.ArgumentParser:
     bi = sub.add_parser(
         "bench-ingest", help="dump ingestion against a single-process iterparse baseline (generated data)"
     )
-    bi.add_argument("--sizes", default="250000,1000000", help="comma-separated numbers of releases")
+    bi.add_argument("--sizes", default="1000000,2000000", help="comma-separated numbers of releases")
+    bi.add_argument("--masters", type=int, default=2600000, help="masters in the masters-only run (0: none)")
+    bi.add_argument("--masters-source", default="data/sample/dump/discogs_20200806_masters.xml.gz")
     bi.add_argument("--bad-every", type=int, default=1000, help="one malformed record in this many")
     bi.add_argument("--source", default="data/sample/dump/discogs_20200806_releases.xml.gz")
     bp = sub.add_parser(
@@ -320,21 +322,27 @@ def cmd_bench_extract(args: argparse.Namespace, params: dict) -> int:
 
 # %% ../../nbs/tools/runner.ipynb #e17d1d63
 def cmd_bench_ingest(args: argparse.Namespace, params: dict) -> int:
-    "`capstone bench-ingest`: dump ingestion against the iterparse baseline; 1 when a size does not reconcile."
+    "`capstone bench-ingest`: prepare's releases step beside the iterparse baseline and the floors; 1 unless all reconcile."
     import pandas as pd
 
     from capstone.config import resolve_uri
     from capstone.runtime import get_spark
     from capstone.tools.bench_ingest import bench
 
-    rows = bench(
-        get_spark(),
-        [int(x) for x in args.sizes.split(",")],
-        resolve_uri(args.source, find_project_root()),
-        args.bad_every,
-    )
-    print(pd.DataFrame(rows).to_string(index=False))
-    return 0 if all(r["reconciles"] for r in rows) else 1
+    root = find_project_root()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    out = bench(
+        get_spark(), sizes, resolve_uri(args.source, root), resolve_uri(args.masters_source, root), args.bad_every,
+        args.masters,
+    )  # fmt: skip
+    print(pd.DataFrame(out["releases"]).to_string(index=False))
+    print(pd.DataFrame(out["checks"]).to_string(index=False))
+    product = [r["seconds"] for r in out["releases"] if r["method"].startswith("product")]
+    for (a, ta), (b, tb) in zip(zip(sizes, product), list(zip(sizes, product))[1:]):
+        print(f"growth {a:,} -> {b:,} releases: time x{tb / ta:.2f} for records x{b / a:.2f}")
+    if out["masters"]:
+        print(pd.DataFrame([out["masters"]]).to_string(index=False))
+    return 0 if all(c["reconciles"] for c in out["checks"]) and (out["masters"] or {}).get("reconciles", True) else 1
 
 # %% ../../nbs/tools/runner.ipynb #261d369c
 def cmd_bench_pipeline(args: argparse.Namespace, params: dict) -> int:
