@@ -162,8 +162,10 @@ bench-match: setup
 
 # Prepare's releases step on generated dumps of SIZES releases (real sample proportions, gzip level 6) beside a
 # single-process lxml iterparse baseline and the floor (decompress + count tags); then MASTERS masters alone.
+INGEST_SIZES ?= 1000000,2000000
+INGEST_MASTERS ?= 2600000
 bench-ingest: setup
-	$(BIN)/capstone bench-ingest --sizes $(or $(SIZES),1000000,2000000) --masters $(or $(MASTERS),2600000)
+	$(BIN)/capstone bench-ingest --sizes $(INGEST_SIZES) --masters $(INGEST_MASTERS)
 
 # The pipeline as a user runs it (prepare, validate, match, each through the runner) on generated raw zones of SIZES
 # films and about as many masters: per stage wall time, share, peak memory of the process tree, rows per second.

@@ -185,3 +185,40 @@ def test_the_tallies_add_up_and_a_cut_stream_ends_or_raises():
 def test_scan_block_on_an_empty_or_blank_record():
     verdicts = scan_block(b"  \n", record_shape("release"), KeepRule())
     assert [(v.kept, v.reason) for v in verdicts] == [(False, "")], "white space is no record"
+
+
+def _judged(verdicts) -> list[tuple]:
+    "The verdicts that keep a record or give a reason other than `not_soundtrack`, as comparable tuples."
+    return [(v.start, v.end, v.record_id, v.master_id, v.kept, v.reason, v.index) for v in verdicts if v.kept or v.reason != "not_soundtrack"]  # fmt: skip
+
+
+# generated records (not real data) laid out against the dumps' order: the sieve must leave each to the full verdict
+ODD_LAYOUTS = {
+    "a master id before the genres": '<title>Heat</title><master_id>9</master_id><genres><genre>Rock</genre></genres>',
+    "styles away from the genres": "<title>Heat</title><genres><genre>Rock</genre></genres><country>US</country><styles><style>Score</style></styles>",
+    "a bad master id": "<title>Heat</title><genres><genre>Rock</genre></genres><master_id>9x</master_id>",
+    "an escaped style": "<title>Heat</title><genres><genre>Rock</genre></genres><styles><style>Sc&#111;re</style></styles>",
+    "genres before the title": "<genres><genre>Stage &amp; Screen</genre></genres><title>Heat</title>",
+    "a searched id": "<title>Heat</title><genres><genre>Rock</genre></genres>",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["release", "master"])
+def test_the_sieve_judges_as_the_full_scan(kind):
+    "`sieve_block`, the fast path the stream takes, gives `scan_block`'s verdicts on real, edge and odd records."
+    data, parsed = real(kind)
+    edge, _ = edge_dump()
+    odd = b"<releases>\n" + b"".join(_rec(body, 900 + i) for i, body in enumerate(ODD_LAYOUTS.values())) + b"</releases>\n"  # fmt: skip
+    searched = KeepRule(ids=frozenset({sorted(parsed)[7], 900 + len(ODD_LAYOUTS) - 1}), master_ids=frozenset({9, 104980}))  # fmt: skip
+    shape = record_shape(kind)
+    for dump in (data, edge, odd) if kind == "release" else (data,):
+        body = dump.split(SEP[kind], 1)[1]
+        for rule in (KeepRule(), searched):
+            full = scan_block(body, shape, rule, scan._closing_end(body, kind))
+            sieved = scan.sieve_block(body, shape, rule, scan._closing_end(body, kind))
+            assert sieved.pieces == len(full) and _judged(sieved.verdicts) == _judged(full)
+    if kind == "master":
+        return
+    odd_body = odd.split(SEP["release"], 1)[1]
+    odd_full = scan_block(odd_body, shape, searched, scan._closing_end(odd_body, "release"))
+    assert [v.kept for v in odd_full] == [True] * len(ODD_LAYOUTS), "each is kept, so the sieve must not set it aside"
