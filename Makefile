@@ -18,7 +18,18 @@ $(STAMP): settings.ini setup.py
 	$(BIN)/python -m ipykernel install --sys-prefix --name capstone --display-name "capstone (.venv)" >/dev/null
 	touch $(STAMP)
 
-setup: $(STAMP)
+# Maven jars pip's pyspark lacks (Delta Lake, Spark 3.5's Connect server), at the runtime's versions
+# (infrastructure/databricks/runtime-14.3-lts-jars.txt), copied from Maven Central once into a cache Spark then uses
+# offline: a run never downloads.
+JARS := .jars/spark-3.5
+JAR_LIST := infrastructure/databricks/runtime-14.3-lts-jars.txt
+$(JARS)/.fetched-stamp: $(JAR_LIST)
+	mkdir -p $(JARS)
+	for a in $$(grep -v '^\s*#' $(JAR_LIST)); do \
+	  mvn -q -B dependency:copy -Dartifact=$$a -DoutputDirectory=$(JARS) || exit 1; done
+	touch $@
+
+setup: $(STAMP) $(JARS)/.fetched-stamp
 
 # The whole pipeline on the bundled sample, its tables registered in Spark's own catalog under the schema `capstone`
 # (data/out/_catalog); extra runner arguments go in ARGS, e.g. ARGS="--steps match".
@@ -56,6 +67,10 @@ infra-check: $(INFRA)/.installed-stamp
 # the runner's and the tests' extras (not the `spark` extra, which would ask for 3.5).
 COMPAT := .venv-compat
 COMPAT_OUT := data/out-compat
+# Each Delta Lake release pairs with a few Spark releases: the newest, delta-spark 4.4.1, asks for pyspark <= 4.2.0
+# (checked on PyPI, 2026-12-07), and these runs take the newest PySpark 4 (4.3.0 then), which none pairs with. So
+# they write Parquet tables (table_format=parquet), and Delta is tested on Spark 3.5 (make test, make test-dbr).
+COMPAT_FORMAT := parquet
 $(COMPAT)/.installed-stamp: settings.ini setup.py
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install -q --upgrade pip
@@ -68,7 +83,7 @@ test-compat: $(COMPAT)/.installed-stamp
 	rm -rf $(COMPAT_OUT)
 	@$(COMPAT)/bin/python -c "import pyspark; print('PySpark', pyspark.__version__)"
 	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run -p raw_root=$(COMPAT_OUT)/raw -p output_root=$(COMPAT_OUT) \
-	  -p run_id=$(SAMPLE_RUN_ID)
+	  -p run_id=$(SAMPLE_RUN_ID) -p table_format=$(COMPAT_FORMAT)
 	$(COMPAT)/bin/python -c "import pyarrow.parquet as pq; n = pq.read_table('$(COMPAT_OUT)/gold/film_soundtrack_links').num_rows; print('gold links on PySpark 4:', n); assert n > 0"
 
 # Standard access mode and serverless compute serve Spark through Spark Connect, with no SparkContext: the same
@@ -87,11 +102,11 @@ test-connect: $(COMPAT)/.installed-stamp
 	rm -rf $(CONNECT_OUT)
 	test -f $(COMPAT_OUT)/gold/film_soundtrack_links/_SUCCESS || $(MAKE) test-compat
 	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run \
-	  -p raw_root=$(CONNECT_OUT)/raw -p output_root=$(CONNECT_OUT) -p run_id=$(SAMPLE_RUN_ID)
+	  -p raw_root=$(CONNECT_OUT)/raw -p output_root=$(CONNECT_OUT) -p run_id=$(SAMPLE_RUN_ID) -p table_format=$(COMPAT_FORMAT)
 	$(COMPAT)/bin/python tests/gold_diff.py $(COMPAT_OUT)/gold $(CONNECT_OUT)/gold
 	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone-task --stage=match \
 	  --run_id=$(SAMPLE_RUN_ID) --raw_root=$(abspath $(CONNECT_OUT))/raw --output_root=$(abspath $(CONNECT_OUT)) \
-	  --gold_root=$(abspath $(CONNECT_OUT))/gold-task
+	  --gold_root=$(abspath $(CONNECT_OUT))/gold-task --table_format=$(COMPAT_FORMAT)
 	$(COMPAT)/bin/python tests/gold_diff.py $(COMPAT_OUT)/gold $(CONNECT_OUT)/gold-task
 	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider \
 	  $(CONNECT_TESTS)
@@ -129,7 +144,7 @@ test-dbr: setup $(DBR)/.runtime-stamp
 	$(DBR)/bin/python tests/spark_cds.py
 	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/run_suite.py \
 	  --metrics-root $(DBR_OUT)/parity/metrics --run-id parity -- --sample-run runner --sample-root $(abspath $(DBR_OUT))/parity
-	test -f $(SAMPLE_OUT)/gold/film_soundtrack_links/_SUCCESS || $(BIN)/capstone run \
+	test -d $(SAMPLE_OUT)/gold/film_soundtrack_links/_delta_log || $(BIN)/capstone run \
 	  --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(SAMPLE_OUT)/raw -p output_root=$(SAMPLE_OUT) \
 	  -p run_id=$(SAMPLE_RUN_ID)
 	$(BIN)/python tests/gold_diff.py $(SAMPLE_OUT)/gold $(DBR_OUT)/parity/gold

@@ -70,6 +70,7 @@ PARAM_CHOICES = {
     "tmdb_source": ("replay", "api", "record"),
     "discogs_source": ("replay", "api", "record", "dump"),
     "releases_scope": ("soundtrack", "all"),
+    "table_format": ("delta", "parquet"),
 }
 
 
@@ -166,6 +167,7 @@ class PipelineConfig:
     secret_scope: str = ""
     match_knobs: str = ""  # JSON object of matcher fields to change, e.g. {"word_pair_max_df": 80}
     allow_shrink: bool = False  # let prepare, validate and match replace a table with one under half its size
+    table_format: str = "delta"  # parquet: Parquet folders swapped in whole, no versions (see 00c_storage)
     catalog: str = ""  # with schema: each table a stage writes is also registered as <catalog>.<schema>.<name>
     schema: str = ""  # empty: paths only; locally, Spark's own catalog under <output_root>/_catalog
 

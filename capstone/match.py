@@ -13,8 +13,8 @@ from pyspark.sql import functions as F
 
 from .config import PipelineConfig
 from .linkage.settings import MatchConfig
-from .storage import ContractError, fs_exists, read_table, require_columns, write_table
-from .metrics import stage_metrics
+from .storage import ContractError, fs_exists, read_table, require_columns
+from .metrics import stage_metrics, table_writer
 from capstone.schemas import (
     ENRICHED_SCHEMA,
     FILMS_SCHEMA,
@@ -37,6 +37,7 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
     "Link silver films to soundtrack candidates; write gold links, unmatched and enriched films; returns the metrics."
     mcfg = mcfg or MatchConfig.from_pipeline(cfg)
     with stage_metrics(spark, cfg, "match") as m:
+        write = table_writer(cfg, m)
         films = read_table(spark, cfg.silver("films"), FILMS_SCHEMA, hint="validate")
         releases = read_table(spark, cfg.silver("releases"), RELEASES_SCHEMA, hint="validate")
         masters = read_table(spark, cfg.silver("masters"), MASTERS_SCHEMA, hint="validate")
@@ -46,47 +47,47 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         if n_films == 0:
             raise ContractError(f"silver films at {cfg.silver('films')} is empty: nothing to match")
         with m.step("discogs_items"):
-            n_all = write_table(
+            n_all = write(
                 build_candidates(masters, release_observations(releases, search)),
                 cfg.silver("discogs_items"),
                 name=cfg.table_name("silver", "discogs_items"),
             )
-        items = spark.read.parquet(cfg.silver("discogs_items"))
+        items = read_table(spark, cfg.silver("discogs_items"))
         cands = items.where("is_soundtrack_candidate AND discogs_release_id IS NOT NULL")
         with m.step("soundtrack_candidates"):
-            n_cands = write_table(
+            n_cands = write(
                 cands, cfg.silver("soundtrack_candidates"), name=cfg.table_name("silver", "soundtrack_candidates")
             )
-        cands = spark.read.parquet(cfg.silver("soundtrack_candidates"))
+        cands = read_table(spark, cfg.silver("soundtrack_candidates"))
         with m.step("blocking"):
-            n_pairs = write_table(
+            n_pairs = write(
                 block_pairs(films, cands, mcfg),
                 cfg.silver("candidate_pairs"),
                 name=cfg.table_name("silver", "candidate_pairs"),
             )
-        pairs = spark.read.parquet(cfg.silver("candidate_pairs"))
+        pairs = read_table(spark, cfg.silver("candidate_pairs"))
         with m.step("scoring"):
             selected_df = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg), mcfg))
-            write_table(selected_df, cfg.silver("scored_pairs"), name=cfg.table_name("silver", "scored_pairs"))
-        selected = spark.read.parquet(cfg.silver("scored_pairs"))
+            write(selected_df, cfg.silver("scored_pairs"), name=cfg.table_name("silver", "scored_pairs"))
+        selected = read_table(spark, cfg.silver("scored_pairs"))
         # the gold contract is checked before anything is published: a table that breaks it is never written
         links_df, enriched_df = gold_links(selected, cfg.run_id), enrich_films(films, selected, cands)
         require_columns(links_df, LINKS_SCHEMA, "gold film_soundtrack_links")
         require_columns(enriched_df, ENRICHED_SCHEMA, "gold films_enriched")
         with m.step("gold"):
-            n_links = write_table(
+            n_links = write(
                 links_df, cfg.gold("film_soundtrack_links"), name=cfg.table_name("gold", "film_soundtrack_links")
             )
-            n_unmatched = write_table(
+            n_unmatched = write(
                 unmatched(films, cands, selected), cfg.gold("unmatched"), name=cfg.table_name("gold", "unmatched")
             )
-            n_enriched = write_table(
+            n_enriched = write(
                 enriched_df,
                 cfg.gold("films_enriched"),
                 guarded_by=cfg.shrink_guard("output_root"),
                 name=cfg.table_name("gold", "films_enriched"),
             )
-        links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
+        links = read_table(spark, cfg.gold("film_soundtrack_links"))
         m.rows_in = {"films": n_films, "discogs_items": n_all, "soundtrack_candidates": n_cands}
         m.rows_out = {"film_soundtrack_links": n_links, "films_enriched": n_enriched, "unmatched": n_unmatched}
         with m.step("figures"):
@@ -101,7 +102,7 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
                 "links_by_band": {r.band: r["count"] for r in links.groupBy("band").count().collect()},
                 "unmatched_by_reason": {
                     f"{r.entity}: {r.reason}": r["count"]
-                    for r in spark.read.parquet(cfg.gold("unmatched")).groupBy("entity", "reason").count().collect()
+                    for r in read_table(spark, cfg.gold("unmatched")).groupBy("entity", "reason").count().collect()
                 },
                 "not_soundtrack_items": n_all - n_cands,
                 "match_config": asdict(mcfg),

@@ -9,17 +9,20 @@ import datetime as dt
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from functools import partial
+from typing import Callable, Iterator
 
 from pyspark.sql import SparkSession
 
 from .config import STAGES, PipelineConfig
 from .lock import output_lock
-from .storage import fs_exists, fs_list, fs_read_bytes, fs_write_bytes
+from .storage import ContractError, fs_exists, fs_list, fs_read_bytes, fs_write_bytes, restore_table
+from .storage import table_version, write_table
 
 # %% auto #0
-__all__ = ['StageMetrics', 'stage_metrics', 'read_metrics', 'latest_run_id', 'load_metrics']
+__all__ = ['StageMetrics', 'stage_metrics', 'table_writer', 'read_metrics', 'latest_run_id', 'load_metrics', 'run_table_versions',
+           'restore_run']
 
 # %% ../nbs/00d_metrics.ipynb #0dd4d1d2
 @dataclass
@@ -32,6 +35,7 @@ class StageMetrics:
     rows_out: dict = field(default_factory=dict)
     rows_quarantined: dict = field(default_factory=dict)
     rows_set_aside: dict = field(default_factory=dict)  # {table: {reason: rows}}: counted, deliberately not kept
+    table_versions: dict = field(default_factory=dict)  # {table URI: Delta version this run wrote}, for restore
     figures: dict = field(default_factory=dict)
     status: str = "running"
     error: str | None = None
@@ -76,6 +80,11 @@ def stage_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> Itera
         fs_write_bytes(spark, cfg.metrics_path(stage), m.to_json().encode())
 
 # %% ../nbs/00d_metrics.ipynb #618676d2
+def table_writer(cfg: PipelineConfig, m: StageMetrics) -> Callable[..., int]:
+    "`write_table` for one stage of one run: `cfg`'s table format, the run id on each commit, each version noted in `m`."
+    return partial(write_table, table_format=cfg.table_format, run_id=cfg.run_id, versions=m.table_versions)
+
+
 def read_metrics(spark: SparkSession, cfg: PipelineConfig, stage: str) -> dict:
     "The metrics JSON of `stage` in this run."
     return json.loads(fs_read_bytes(spark, cfg.metrics_path(stage)))
@@ -98,3 +107,28 @@ def latest_run_id(spark: SparkSession, metrics_root: str, complete: bool = False
 def load_metrics(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "The metrics JSON of every stage of `cfg.run_id` that left one, by stage, in pipeline order."
     return {s: read_metrics(spark, cfg, s) for s in STAGES if fs_exists(spark, cfg.metrics_path(s))}
+
+# %% ../nbs/00d_metrics.ipynb #e5700002
+def run_table_versions(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> dict[str, int]:
+    "`{table URI: version}` of every Delta table the stages of run `run_id` wrote, from their metrics."
+    wrote = {}
+    for m in load_metrics(spark, replace(cfg, run_id=run_id)).values():
+        wrote.update(m.get("table_versions") or {})
+    return wrote
+
+
+def restore_run(spark: SparkSession, cfg: PipelineConfig, run_id: str) -> dict[str, tuple[int, int]]:
+    """Every table run `run_id` wrote, put back to the version it wrote: `{table URI: (version before, version now)}`.
+    Stops, changing nothing, when the run left no versions (no metrics there, or a `table_format=parquet` run)."""
+    wrote = run_table_versions(spark, cfg, run_id)
+    if not wrote:
+        raise ContractError(
+            f"run {run_id!r} left no Delta table versions under {cfg.metrics_root}: no such run there, "
+            "or it wrote Parquet tables, which keep no versions"
+        )
+    done = {}
+    with output_lock(spark, cfg.output_root, f"restore-{run_id}"):
+        for uri, version in sorted(wrote.items()):
+            before = table_version(spark, uri)
+            done[uri] = (before, restore_table(spark, uri, version))
+    return done

@@ -18,7 +18,7 @@ from pyspark.sql import types as T
 from .config import PipelineConfig
 from .dump import parse_dump, prepare_masters, prepare_releases
 from .keys import artist_keys, split_artist_title, title_key, title_keys
-from .metrics import stage_metrics
+from .metrics import stage_metrics, table_writer
 from capstone.raw import (
     bad_record_evidence,
     keep_latest,
@@ -251,7 +251,7 @@ class Staged(NamedTuple):
 
 def _write_staging(
     spark: SparkSession, source, files: list[str], faults: dict[str, str], uri: str, key: str, order: list[Column],
-    guarded_by: str, name: str,
+    guarded_by: str, name: str, write: Callable[..., int],
 ) -> Written:  # fmt: skip
     with source.records(spark, files) as read:
         df = read.rows
@@ -264,7 +264,7 @@ def _write_staging(
                 r.source_file: (r.rows, r.errors)
                 for r in df.groupBy("source_file").agg(F.count("*").alias("rows"), F.count("_error").alias("errors")).collect()
             }  # fmt: skip
-            n_out = write_table(keep_latest(df, key, order).drop("ordinal"), uri, guarded_by=guarded_by, name=name)
+            n_out = write(keep_latest(df, key, order).drop("ordinal"), uri, guarded_by=guarded_by, name=name)
         finally:
             df.unpersist()
     return Written(n_in, n_out, by_file, read.tallies)
@@ -302,17 +302,18 @@ def stage_source(
     order: list[Column],
     guarded_by: str = "",
     name: str = "",
+    write: Callable[..., int] = write_table,
 ) -> Staged:
     """Stage every file of `source` into the table at `uri`. An empty compressed file is set aside at once; a truncated
     or corrupt one is found when reading fails, and the table is staged again without it. Each file set aside is one
-    error row, with its reason and readable record count."""
+    error row, with its reason and readable record count. `write` writes the table (`metrics.table_writer`)."""
     sizes = raw_files(spark, source.folder, source.suffix)
     faults = {f: fs_unreadable(spark, f) for f, size in sizes.items() if size == 0 and f.endswith(COMPRESSED_SUFFIXES)}
-    write = lambda: _write_staging(  # noqa: E731
-        spark, source, [f for f in sizes if f not in faults], faults, uri, key, order, guarded_by, name
+    attempt = lambda: _write_staging(  # noqa: E731
+        spark, source, [f for f in sizes if f not in faults], faults, uri, key, order, guarded_by, name, write
     )
     try:
-        written = write()
+        written = attempt()
     except ContractError:
         raise
     except Exception:
@@ -324,7 +325,7 @@ def stage_source(
         if not found:
             raise  # not a file fault: the error is the stage's
         faults |= found
-        written = write()
+        written = attempt()
     quarantined = [
         {"file": f, "reason": why, "records": 0 if sizes[f] == 0 else source.readable(spark, f)}
         for f, why in sorted(faults.items())
@@ -406,6 +407,7 @@ def _stage_table(spark: SparkSession, cfg: PipelineConfig, m, table: str, source
             order,
             cfg.shrink_guard("raw_root"),
             cfg.table_name("staging", table),
+            table_writer(cfg, m),
         )
     m.rows_in[table], m.rows_out[table] = staged.rows_in, staged.rows_out
     m.figures[f"{table}_superseded_duplicates"] = staged.rows_in - staged.rows_out

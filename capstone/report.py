@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from .config import PipelineConfig, join_uri
 from .storage import fs_exists, fs_list, fs_sizes, fs_write_bytes, read_table, table_exists
+from .storage import table_format_at, table_version
 from .schemas import SCHEMAS
 from .metrics import load_metrics, stage_metrics
 
@@ -268,7 +269,7 @@ def pipeline_section(spark: SparkSession, cfg: PipelineConfig, metrics: dict) ->
 # %% ../nbs/06_report.ipynb #0042f407
 def quarantine_summary(spark: SparkSession, cfg: PipelineConfig, top: int = 10) -> pd.DataFrame:
     "Top quarantine reasons over all tables, with a count and one example record."
-    frames = [spark.read.parquet(cfg.quarantine(t)) for t in SCHEMAS if table_exists(spark, cfg.quarantine(t))]
+    frames = [read_table(spark, cfg.quarantine(t)) for t in SCHEMAS if table_exists(spark, cfg.quarantine(t))]
     if not frames:
         return pd.DataFrame(columns=["table", "reason", "count", "example_id", "example_raw"])
     q = frames[0]
@@ -327,6 +328,12 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, sections: dict | None = N
             "genre_groups": q["summaries"]["soundtrack_genres"]["popularity"][["group", "n", "med", "enough"]].to_dict(
                 "records"
             ),
+            # the version of each gold table the report read (Delta), under the lock no writer holds meanwhile
+            "gold_versions": {
+                t: table_version(spark, cfg.gold(t))
+                for t in ("films_enriched", "film_soundtrack_links")
+                if table_format_at(spark, cfg.gold(t)) == "delta"
+            },
         }
         if "pr_curve" in quality:
             m.figures["pr_curve"] = quality["pr_curve"].round(6).to_dict("records")

@@ -18,8 +18,9 @@ from .filestore import local_path
 from .storage import file_store
 
 # %% auto #0
-__all__ = ['SECRET_KEYS', 'RUNTIME_CONSTRAINTS', 'widget_params', 'notebook_config', 'get_secret', 'install_on_databricks',
-           'local_catalog', 'local_spark_env', 'get_spark', 'check_storage']
+__all__ = ['SECRET_KEYS', 'RUNTIME_CONSTRAINTS', 'RUNTIME_JARS', 'DELTA_SETTINGS', 'widget_params', 'notebook_config',
+           'get_secret', 'install_on_databricks', 'local_catalog', 'jar_cache', 'delta_jars', 'delta_settings',
+           'local_spark_env', 'get_spark', 'check_storage']
 
 # %% ../nbs/00a_runtime.ipynb #7ce5c698
 def widget_params(defaults: dict, dbutils=None) -> dict:
@@ -97,6 +98,38 @@ def local_catalog(output_root: str) -> dict[str, str]:
         "spark.driver.extraJavaOptions": f"-Dderby.stream.error.file={root}/derby.log",  # not in the working folder
     }
 
+# %% ../nbs/00a_runtime.ipynb #a0de1702
+RUNTIME_JARS = "infrastructure/databricks/runtime-14.3-lts-jars.txt"
+DELTA_SETTINGS = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def jar_cache(environ=None, project_root: str | None = None) -> str:
+    "Where `make setup` caches the jars for this PySpark's Spark (`.jars/spark-3.5`), or `$CAPSTONE_JARS`."
+    import pyspark
+
+    env = os.environ if environ is None else environ
+    minor = ".".join(pyspark.__version__.split(".")[:2])
+    return env.get("CAPSTONE_JARS") or os.path.join(project_root or find_project_root(), ".jars", f"spark-{minor}")
+
+
+def delta_jars(cache: str) -> list[str]:
+    "The Delta Lake jars in `cache` (`delta-spark_*.jar` and `delta-storage-*.jar`); [] unless both are there."
+    names = sorted(os.listdir(cache)) if os.path.isdir(cache) else []
+    jars = [
+        os.path.join(cache, n) for n in names if n.startswith(("delta-spark_", "delta-storage-")) and n.endswith(".jar")
+    ]
+    return jars if {os.path.basename(j).split("-")[1][:5] for j in jars} >= {"spark", "stora"} else []
+
+
+def delta_settings(cache: str) -> dict[str, str]:
+    """A local session's Delta settings: the cached jars and Delta's SQL extension and catalog; none without the jars,
+    and then the first Delta table read or written stops the run with the line that says how to get them."""
+    jars = delta_jars(cache)
+    return {"spark.jars": ",".join(jars), **DELTA_SETTINGS} if jars else {}
+
 # %% ../nbs/00a_runtime.ipynb #da18fbd6
 def local_spark_env() -> None:
     "Spark's Python workers run this interpreter, and a local driver binds to loopback (unless already set)."
@@ -123,7 +156,7 @@ def get_spark(cfg: PipelineConfig | None = None, app_name: str = "capstone") -> 
             .config("spark.driver.memory", "4g")
         )
     if not remote:
-        builder = builder.config("spark.log.level", "ERROR")
+        builder = builder.config("spark.log.level", "ERROR").config(map=delta_settings(jar_cache()))
         if cfg is not None and cfg.schema and local_path(cfg.output_root) is not None:
             builder = builder.config(map=local_catalog(cfg.output_root))
     spark = (

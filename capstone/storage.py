@@ -11,10 +11,12 @@ import errno
 import gzip
 import io
 import os
+import re
 import shutil
 import uuid
 import zlib
-from typing import BinaryIO
+from contextlib import contextmanager
+from typing import BinaryIO, Iterator
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
@@ -23,9 +25,11 @@ from .config import join_uri
 from .filestore import FileStore, databricks_dbutils, local_path, store_for
 
 # %% auto #0
-__all__ = ['COMPRESSED_SUFFIXES', 'SHRINK_LIMIT', 'file_store', 'fs_exists', 'fs_delete', 'recover_table', 'fs_write_bytes',
-           'fs_read_bytes', 'fs_sizes', 'fs_list', 'fs_unreadable', 'fs_copy', 'gunzip_if_needed', 'ContractError',
-           'table_exists', 'register_table', 'write_table', 'read_table', 'require_columns']
+__all__ = ['COMPRESSED_SUFFIXES', 'TABLE_FORMATS', 'DELTA_LOG', 'NO_DELTA', 'DELTA_CONFLICT', 'SHRINK_LIMIT', 'file_store',
+           'fs_exists', 'fs_delete', 'recover_table', 'fs_write_bytes', 'fs_read_bytes', 'fs_sizes', 'fs_list',
+           'fs_unreadable', 'fs_copy', 'gunzip_if_needed', 'ContractError', 'table_format_at', 'table_exists',
+           'delta_ident', 'delta_errors', 'table_history', 'table_version', 'restore_table', 'register_table',
+           'write_table', 'read_table', 'require_columns', 'current_files', 'local_table']
 
 # %% ../nbs/00c_storage.ipynb #bfc484b1
 def file_store(spark: SparkSession | None, uri: str) -> FileStore:
@@ -211,17 +215,88 @@ class ContractError(RuntimeError):
     "Input breaks a data contract so badly that the run would be meaningless."
 
 # %% ../nbs/00c_storage.ipynb #2caefc16
+TABLE_FORMATS = ("delta", "parquet")
+DELTA_LOG = "_delta_log"
+
+
+def table_format_at(spark: SparkSession, uri: str) -> str | None:
+    "The format of the finished table at `uri`: `delta` (a commit in its log), `parquet` (its `_SUCCESS`), or None."
+    if fs_list(spark, join_uri(uri, DELTA_LOG), (".json",)):
+        return "delta"
+    return "parquet" if fs_exists(spark, join_uri(uri, "_SUCCESS")) else None
+
+
 def table_exists(spark: SparkSession, uri: str) -> bool:
-    "Is there a finished table at `uri` (its `_SUCCESS` marker)?"
-    return fs_exists(spark, join_uri(uri, "_SUCCESS"))
+    "Is there a finished table at `uri`, of either format?"
+    return table_format_at(spark, uri) is not None
+
+# %% ../nbs/00c_storage.ipynb #d17a0002
+NO_DELTA = (
+    "this Spark session has no Delta Lake (io.delta:delta-spark): `make setup` caches its jars for local sessions; "
+    "or give table_format=parquet"
+)
+
+
+# what Delta's optimistic concurrency raises when another writer committed first (io.delta.exceptions), by class or
+# by error class
+DELTA_CONFLICT = re.compile(
+    r"\b(Concurrent\w*Exception|ProtocolChangedException|MetadataChangedException)\b"
+    r"|DELTA_CONCURRENT_\w+|DELTA_PROTOCOL_CHANGED|DELTA_METADATA_CHANGED"
+)
+
+
+def delta_ident(uri: str) -> str:
+    "The SQL name of the Delta table at `uri`: ``delta.`<uri>` ``."
+    return "delta.`" + uri.replace("`", "``") + "`"
+
+
+@contextmanager
+def delta_errors(uri: str) -> Iterator[None]:
+    "Delta's own failures as one clear error: no Delta in the session, or another writer's commit first."
+    try:
+        yield
+    except ContractError:
+        raise
+    except Exception as e:
+        text = str(e)
+        if "DATA_SOURCE_NOT_FOUND" in text or "data source: delta" in text or "DeltaSparkSessionExtension" in text:
+            raise ContractError(NO_DELTA) from None
+        if DELTA_CONFLICT.search(text):
+            raise ContractError(
+                f"{uri}: another writer committed to this table first, so this write was not committed "
+                f"({' '.join(text.split())[:300]})"
+            ) from None
+        raise
+
+
+def table_history(spark: SparkSession, uri: str) -> list:
+    "The versions of the Delta table at `uri`, newest first: version, timestamp, operation, userMetadata (the run id)."
+    with delta_errors(uri):
+        history = spark.sql(f"DESCRIBE HISTORY {delta_ident(uri)}")
+        return history.select("version", "timestamp", "operation", "userMetadata").collect()
+
+
+def table_version(spark: SparkSession, uri: str) -> int:
+    "The current version of the Delta table at `uri`."
+    with delta_errors(uri):
+        return spark.sql(f"DESCRIBE HISTORY {delta_ident(uri)} LIMIT 1").first().version
+
+
+def restore_table(spark: SparkSession, uri: str, version: int) -> int:
+    "Put the Delta table at `uri` back to `version` (Delta's `RESTORE`: a new commit, unless it is current); its version."
+    if table_version(spark, uri) == version:
+        return version
+    with delta_errors(uri):
+        spark.sql(f"RESTORE TABLE {delta_ident(uri)} TO VERSION AS OF {int(version)}")
+    return table_version(spark, uri)
 
 # %% ../nbs/00c_storage.ipynb #73a3c330
-def _location(spark: SparkSession, name: str) -> str | None:
-    "Where the catalog table `name` keeps its files (its LOCATION); None when there is no such table."
+def _registered(spark: SparkSession, name: str) -> tuple[str, str] | None:
+    "Where the catalog table `name` keeps its files (its LOCATION) and its format (provider); None when there is none."
     if not spark.catalog.tableExists(name.replace("`", "")):
         return None
-    rows = spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()
-    return next((r.data_type for r in rows if r.col_name == "Location"), "")
+    rows = {r.col_name: r.data_type for r in spark.sql(f"DESCRIBE TABLE EXTENDED {name}").collect()}
+    return rows.get("Location", ""), (rows.get("Provider") or "").lower()
 
 
 def _same_place(a: str, b: str) -> bool:
@@ -229,55 +304,122 @@ def _same_place(a: str, b: str) -> bool:
     return (local_path(a) or a).rstrip("/") == (local_path(b) or b).rstrip("/")
 
 
-def register_table(spark: SparkSession, name: str, uri: str) -> None:
-    "Make `name` (`` `schema`.`table` `` or with a catalog first) the catalog table over the Parquet table at `uri`."
-    where = _location(spark, name)
-    if where is not None and not _same_place(where, os.path.abspath(local_path(uri)) if local_path(uri) else uri):
+def register_table(spark: SparkSession, name: str, uri: str, table_format: str = "delta") -> None:
+    """Make `name` (`` `schema`.`table` `` or with a catalog first) the catalog table over the table at `uri`, an
+    external table of `table_format`. A table of that name over other files, or of a format this project does not
+    write, is not this pipeline's: it is left as it is, and the stage stops."""
+    found = _registered(spark, name)
+    here = os.path.abspath(local_path(uri)) if local_path(uri) else uri
+    if found is not None and (not _same_place(found[0], here) or found[1] not in TABLE_FORMATS):
         raise ContractError(
-            f"catalog table {name} exists over {where!r}, not over {uri!r}: it is not this pipeline's; "
-            "drop it yourself or give another schema"
+            f"catalog table {name} exists over {found[0]!r} ({found[1] or 'unknown format'}), not over {uri!r} as "
+            "delta or parquet: it is not this pipeline's; drop it yourself or give another schema"
         )
     spark.sql(f"CREATE SCHEMA IF NOT EXISTS {name.rpartition('.')[0]}")
-    # dropped and created again, not altered: the new version may have new columns; its files are never touched,
-    # since a table with a LOCATION is external to the catalog
+    if found is not None and found[1] == table_format == "delta":
+        return  # already over this table, whose log carries its schema, new columns included
+    # a Parquet table is dropped and created again, not altered, since the new version may have new columns; its files
+    # are never touched, since a table with a LOCATION is external to the catalog
     spark.sql(f"DROP TABLE IF EXISTS {name}")
-    spark.sql(f"CREATE TABLE {name} USING parquet LOCATION '{uri}'")
+    spark.sql(f"CREATE TABLE {name} USING {table_format} LOCATION '{uri}'")
 
 # %% ../nbs/00c_storage.ipynb #54fec5ab
 SHRINK_LIMIT = 0.5  # a guarded table may not lose more than half its rows in one run
 
 
-def write_table(df: DataFrame, uri: str, partitions: int | None = None, guarded_by: str = "", name: str = "") -> int:
-    """Replace the Parquet table at `uri` with `df`, refusing to shrink it much when `guarded_by` names the input it
-    answers to, and register it as the catalog table `name` when one is given; row count."""
+def _check_shrink(uri: str, n_old: int, n_new: int, guarded_by: str) -> None:
+    if n_new < SHRINK_LIMIT * n_old:
+        raise ContractError(
+            f"{uri} would shrink from {n_old} to {n_new} rows: is {guarded_by} the input you meant? "
+            "Run again with allow_shrink=true to replace it anyway"
+        )
+
+
+def _write_parquet(df: DataFrame, uri: str, guarded_by: str) -> int:
+    "The Parquet swap: written beside the table, counted, checked, then moved into place."
     spark = df.sparkSession
     recover_table(spark, uri)
     tmp = _tmp_uri(uri)
     try:
-        (df.coalesce(partitions) if partitions else df).write.mode("overwrite").parquet(tmp)
+        df.write.mode("overwrite").parquet(tmp)
         n_new = spark.read.parquet(tmp).count()
-        n_old = spark.read.parquet(uri).count() if guarded_by and table_exists(spark, uri) else 0
-        if n_new < SHRINK_LIMIT * n_old:
-            raise ContractError(
-                f"{uri} would shrink from {n_old} to {n_new} rows: is {guarded_by} the input you meant? "
-                "Run again with allow_shrink=true to replace it anyway"
-            )
+        _check_shrink(
+            uri, spark.read.parquet(uri).count() if guarded_by and table_exists(spark, uri) else 0, n_new, guarded_by
+        )
     except BaseException:
         fs_delete(spark, tmp)  # a failed or refused write leaves nothing behind
         raise
     _move_into_place(spark, tmp, uri)
-    if name:
-        register_table(spark, name, uri)
     return n_new
 
+
+def _write_delta(df: DataFrame, uri: str, there: str | None, guarded_by: str, run_id: str) -> tuple[int, int]:
+    "One overwrite commit, checked against the shrink guard before it is made; rows written and the version made."
+    spark = df.sparkSession
+    with delta_errors(uri):
+        if there == "parquet":  # ours, by its marker: converted in place, its rows the first version
+            recover_table(spark, uri)
+            spark.sql(f"CONVERT TO DELTA parquet.`{uri.replace('`', '``')}`")
+        n_old = spark.read.format("delta").load(uri).count() if guarded_by and there else 0
+        df = df.persist() if n_old else df  # counted, then written, from one computation
+        try:
+            if n_old:
+                _check_shrink(uri, n_old, df.count(), guarded_by)
+            writer = df.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+            (writer.option("userMetadata", run_id) if run_id else writer).save(uri)
+        finally:
+            if n_old:
+                df.unpersist()
+        last = spark.sql(f"DESCRIBE HISTORY {delta_ident(uri)} LIMIT 1").first()
+    return int((last.operationMetrics or {}).get("numOutputRows", 0)), last.version
+
+
+def write_table(
+    df: DataFrame, uri: str, partitions: int | None = None, guarded_by: str = "", name: str = "",
+    table_format: str = "delta", run_id: str = "", versions: dict | None = None,
+) -> int:  # fmt: skip
+    """Replace the table at `uri` with `df`: one Delta commit carrying `run_id` (its version noted in `versions[uri]`),
+    or the Parquet swap. Refuses to shrink it much when `guarded_by` names the input it answers to; registers it as
+    the catalog table `name` when one is given; returns its row count."""
+    if table_format not in TABLE_FORMATS:
+        raise ContractError(f"table_format={table_format!r}: expected one of {list(TABLE_FORMATS)}")
+    spark = df.sparkSession
+    df = df.coalesce(partitions) if partitions else df
+    there = table_format_at(spark, uri)
+    if table_format == "delta":
+        n, version = _write_delta(df, uri, there, guarded_by, run_id)
+        if versions is not None:
+            versions[uri] = version
+    elif there == "delta":
+        raise ContractError(
+            f"{uri} is a Delta table: table_format=parquet would swap it away with its history; "
+            "give table_format=delta, or move it yourself"
+        )
+    else:
+        n = _write_parquet(df, uri, guarded_by)
+    if name:
+        register_table(spark, name, uri, table_format)
+    return n
+
 # %% ../nbs/00c_storage.ipynb #e2623186
-def read_table(spark: SparkSession, uri: str, schema: T.StructType | None = None, hint: str = "") -> DataFrame:
-    "Read a finished Parquet table; a clear `ContractError` when it is missing or incomplete."
+def read_table(
+    spark: SparkSession, uri: str, schema: T.StructType | None = None, hint: str = "", version: int | None = None
+) -> DataFrame:
+    """Read a finished table of either format: a Delta table at its current version (or at `version`), a Parquet
+    table whole. A clear `ContractError` when it is missing or incomplete."""
     if not table_exists(spark, uri):
         recover_table(spark, uri, drop_temporaries=False)  # a writer killed between its two renames, on a lake
-    if not table_exists(spark, uri):
+    there = table_format_at(spark, uri)
+    if there is None:
         raise ContractError(f"table {uri} is missing or incomplete" + (f": run {hint} first" if hint else ""))
-    df = spark.read.parquet(uri)
+    if there == "parquet" and version is not None:
+        raise ContractError(f"{uri} is a Parquet table: it keeps no versions to read")
+    if there == "parquet":
+        df = spark.read.parquet(uri)
+    else:
+        with delta_errors(uri):
+            reader = spark.read.format("delta")
+            df = (reader if version is None else reader.option("versionAsOf", int(version))).load(uri)
     if schema is not None:
         require_columns(df, schema, uri)
         df = df.select([df[f.name].cast(f.dataType).alias(f.name) for f in schema.fields])
@@ -289,3 +431,32 @@ def require_columns(df: DataFrame, schema: T.StructType, what: str) -> None:
     missing = [f.name for f in schema.fields if f.name not in df.columns]
     if missing:
         raise ContractError(f"{what}: required column(s) {missing} missing; found {df.columns}")
+
+# %% ../nbs/00c_storage.ipynb #d17a0006
+def current_files(path: str) -> list[str]:
+    "The Parquet files of the current version of the local table at `path` (Delta or Parquet), for reading without Spark."
+    path = local_path(path) or path
+    if os.path.isdir(os.path.join(path, DELTA_LOG)):
+        from deltalake import DeltaTable  # a tool's dependency (the bench and dev extras), not the pipeline's
+
+        return sorted(local_path(u) or u for u in DeltaTable(path).file_uris())
+    return sorted(
+        os.path.join(d, f)
+        for d, dirs, files in os.walk(path)
+        for f in files
+        if f.endswith(".parquet")
+        and not any(p.startswith((".", "_")) for p in os.path.relpath(os.path.join(d, f), path).split(os.sep))
+    )
+
+
+def local_table(path: str, columns: list[str] | None = None):
+    """The current version of the local table at `path` as a pyarrow Table, read without Spark: its files through
+    pyarrow (one reader for both formats, so their types compare), or an empty Delta table from its log's schema."""
+    import pyarrow.dataset as ds
+
+    files = current_files(path)
+    if files or not os.path.isdir(os.path.join(local_path(path) or path, DELTA_LOG)):
+        return ds.dataset(files, format="parquet").to_table(columns=columns)
+    from deltalake import DeltaTable
+
+    return DeltaTable(local_path(path) or path).to_pyarrow_table(columns=columns)

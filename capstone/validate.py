@@ -11,9 +11,9 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from .storage import ContractError, read_table, require_columns, write_table
+from .storage import ContractError, read_table, require_columns
 from .config import PipelineConfig
-from .metrics import stage_metrics
+from .metrics import stage_metrics, table_writer
 from .schemas import QUARANTINE_SCHEMA, SCHEMAS
 
 # %% auto #0
@@ -109,6 +109,7 @@ def split_valid(df: DataFrame, table: str, run_id: str) -> tuple[DataFrame, Data
 def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
     "Validate every staging table into `silver/` and `quarantine/`; returns the stage metrics."
     with stage_metrics(spark, cfg, "validate") as m:
+        write = table_writer(cfg, m)
         reasons = {}
         for table in SCHEMAS:
             staged = read_table(spark, cfg.staging(table), hint="prepare").persist()
@@ -116,15 +117,13 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
                 with m.step(table):
                     n_in = staged.count()
                     good, bad = split_valid(staged, table, cfg.run_id)
-                    n_out = write_table(
+                    n_out = write(
                         good,
                         cfg.silver(table),
                         guarded_by=cfg.shrink_guard("output_root"),
                         name=cfg.table_name("silver", table),
                     )
-                    n_bad = write_table(
-                        bad, cfg.quarantine(table), partitions=1, name=cfg.table_name("quarantine", table)
-                    )
+                    n_bad = write(bad, cfg.quarantine(table), partitions=1, name=cfg.table_name("quarantine", table))
             finally:
                 staged.unpersist()
             if n_in != n_out + n_bad:
@@ -134,11 +133,11 @@ def run_step(spark: SparkSession, cfg: PipelineConfig) -> dict:
             for table in SCHEMAS:
                 if "repaired" in SCHEMAS[table].fieldNames():  # loaded, but not as they came: counted apart
                     m.figures.setdefault("rows_repaired", {})[table] = (
-                        spark.read.parquet(cfg.silver(table)).where("repaired IS NOT NULL").count()
+                        read_table(spark, cfg.silver(table)).where("repaired IS NOT NULL").count()
                     )
                 if m.rows_quarantined[table]:
                     top = (
-                        spark.read.parquet(cfg.quarantine(table))
+                        read_table(spark, cfg.quarantine(table))
                         .groupBy("reason")
                         .count()
                         .orderBy(F.desc("count"))

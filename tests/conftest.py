@@ -26,7 +26,7 @@ from typing import NamedTuple
 import pytest
 
 from capstone.config import PipelineConfig
-from capstone.runtime import local_spark_env
+from capstone.runtime import delta_settings, jar_cache, local_spark_env
 from spark_cds import submit_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -237,11 +237,30 @@ def spark():
         # Spark's daemon forks the Python workers and reuses them, as on a cluster; its module here saves each
         # worker's coverage after every task (tests/coverage_daemon.py), so code inside Spark workers is measured
         .config("spark.python.daemon.module", "coverage_daemon")
+        .config(map=delta_settings(jar_cache()))  # Delta Lake, as every local session of the pipeline has it
         .getOrCreate()
     )
     s.sparkContext.setLogLevel("ERROR")
     yield s
     s.stop()
+
+
+def session_has_delta(spark) -> bool:
+    "Whether this session reads and writes Delta tables: Databricks' always; elsewhere, with Delta's SQL extension."
+    if "DATABRICKS_RUNTIME_VERSION" in os.environ:
+        return True
+    try:
+        return "DeltaSparkSessionExtension" in (spark.conf.get("spark.sql.extensions", "") or "")
+    except Exception:  # a setting this compute will not show
+        return False
+
+
+@pytest.fixture(params=["delta", "parquet"])
+def table_format(request, spark) -> str:
+    "Each table format, for tests of what both promise; Delta skipped on a session without it (PySpark 4 here)."
+    if request.param == "delta" and not session_has_delta(spark):
+        pytest.skip("this session has no Delta Lake")
+    return request.param
 
 
 @pytest.fixture(scope="session")

@@ -3,13 +3,16 @@
 `make test-dbr` runs it on the sample's gold from the dev venv and from the Databricks Runtime 14.3 parity venv. Every
 table must have the same columns, types, rows and cells; doubles may differ by at most 1e-12 (the last bits of a
 logistic on another libm), and the largest such difference is printed. Exit status 1 names every difference found.
+Each table is read at its current version (a Delta table's files as its log names them; a Parquet folder's), so
+a Delta gold compares with a Parquet one too.
 """
 
 import json
 import sys
 
 import numpy as np
-import pyarrow.parquet as pq
+
+from capstone.storage import local_table
 
 TABLES = {
     "film_soundtrack_links": ["tmdb_id", "discogs_master_id", "discogs_release_id"],
@@ -41,7 +44,7 @@ def close(a, b) -> bool:
 
 
 def compare(table: str, a_root: str, b_root: str, keys: list[str]) -> tuple[list[str], str]:
-    a, b = pq.read_table(f"{a_root}/{table}"), pq.read_table(f"{b_root}/{table}")
+    a, b = local_table(f"{a_root}/{table}"), local_table(f"{b_root}/{table}")
     if a.schema.remove_metadata() != b.schema.remove_metadata():
         return [f"{table}: schemas differ:\n{a.schema}\n{b.schema}"], ""
     keys = [k for k in keys if k in a.column_names] or a.column_names[:1]

@@ -8,6 +8,7 @@ from pyspark.sql import functions as F
 
 from capstone.config import PipelineConfig
 from capstone.prepare import raw_sources, stage_source
+from capstone.storage import read_table
 
 from conftest import ROOT
 
@@ -86,21 +87,21 @@ def test_every_record_of_the_slices_is_accounted_for(sample_run):
 )
 def test_soundtrack_view_rules_on_real_records(sample_run, spark, candidate_id, is_candidate, not_film):
     cfg, _ = sample_run
-    items = spark.read.parquet(cfg.silver("discogs_items"))
+    items = read_table(spark, cfg.silver("discogs_items"))
     if not is_candidate:  # no evidence: the dump scan set it aside, so the match never saw it
         assert items.where(F.col("candidate_id") == candidate_id).count() == 0
         return
     row = one(items, F.col("candidate_id") == candidate_id)
     assert (row.is_soundtrack_candidate, row.not_film) == (is_candidate, not_film)
     in_view = (
-        spark.read.parquet(cfg.silver("soundtrack_candidates")).where(F.col("candidate_id") == candidate_id).count()
+        read_table(spark, cfg.silver("soundtrack_candidates")).where(F.col("candidate_id") == candidate_id).count()
     )
     assert in_view == int(is_candidate)
 
 
 def test_sinatra_compilation_stays_unlinked(sample_run, spark):
     cfg, _ = sample_run
-    links = spark.read.parquet(cfg.gold("film_soundtrack_links")).where("discogs_master_id = 937448")
+    links = read_table(spark, cfg.gold("film_soundtrack_links")).where("discogs_master_id = 937448")
     assert links.count() == 0
 
 
@@ -120,7 +121,7 @@ def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
     again = stage_source(spark, source, cfg.staging("releases"), key, order)
     assert again[:4] == (603, 602, 2, [])
     assert sorted(a["found"] for a in again.accounting.values()) == [1, 602]
-    staged = spark.read.parquet(cfg.staging("releases"))
+    staged = read_table(spark, cfg.staging("releases"))
     assert staged.count() == 602 and staged.select("discogs_release_id").distinct().count() == 602
     assert one(staged, "discogs_release_id = 4").title == "Moving Cities (newer dump)"
 

@@ -3,10 +3,13 @@
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from functools import partial
 
 import pytest
 from chispa import assert_df_equality
@@ -21,10 +24,12 @@ from capstone.storage import (
     fs_read_bytes,
     fs_write_bytes,
     read_table,
+    table_history,
     write_table,
 )
 from capstone.metrics import read_metrics, stage_metrics
 from capstone.schemas import frame
+from conftest import session_has_delta
 
 
 def test_config_coerces_widget_strings():
@@ -103,28 +108,33 @@ def test_fs_helpers_roundtrip(spark, tmp_path):
         fs_read_bytes(spark, join_uri(str(tmp_path), "missing"))
 
 
-def test_write_table_replaces_and_read_table_checks(spark, tmp_path):
+def test_write_table_replaces_and_read_table_checks(spark, tmp_path, table_format):
     uri = str(tmp_path / "t")
-    assert write_table(frame(spark, "id long, s string", [(1, "a"), (2, "b")]), uri) == 2
+    assert write_table(frame(spark, "id long, s string", [(1, "a"), (2, "b")]), uri, table_format=table_format) == 2
     df = frame(spark, "id long, s string", [(3, "c")])
-    assert write_table(df, uri) == 1
+    assert write_table(df, uri, table_format=table_format) == 1
     assert_df_equality(read_table(spark, uri), df)
+    if table_format == "delta":  # every version kept, each readable by number
+        assert sorted(r.id for r in read_table(spark, uri, version=0).collect()) == [1, 2]
     with pytest.raises(ContractError, match="run prepare first"):
         read_table(spark, str(tmp_path / "none"), hint="prepare")
-    (tmp_path / "t" / "_SUCCESS").unlink()
+    marker = tmp_path / "t" / ("_delta_log" if table_format == "delta" else "_SUCCESS")
+    shutil.rmtree(marker) if marker.is_dir() else marker.unlink()
     with pytest.raises(ContractError, match="incomplete"):
         read_table(spark, uri)
 
 
-def test_a_guarded_table_may_not_lose_more_than_half_its_rows(spark, tmp_path):
+def test_a_guarded_table_may_not_lose_more_than_half_its_rows(spark, tmp_path, table_format):
     "A wrong input path must not empty the table that answers to it: the old version stays, with nothing beside it."
-    uri = str(tmp_path / "films")
-    assert write_table(frame(spark, "id long", [(i,) for i in range(10)]), uri) == 10
+    uri, write = str(tmp_path / "films"), partial(write_table, table_format=table_format)
+    assert write(frame(spark, "id long", [(i,) for i in range(10)]), uri) == 10
     with pytest.raises(ContractError, match=r"would shrink from 10 to 4 rows: is raw_root='/typo' the input you meant"):
-        write_table(frame(spark, "id long", [(i,) for i in range(4)]), uri, guarded_by="raw_root='/typo'")
+        write(frame(spark, "id long", [(i,) for i in range(4)]), uri, guarded_by="raw_root='/typo'")
     assert read_table(spark, uri).count() == 10
     assert [p.name for p in tmp_path.iterdir()] == ["films"], "the refused version is gone"
-    assert write_table(frame(spark, "id long", [(i,) for i in range(5)]), uri, guarded_by="raw_root='/x'") == 5
+    if table_format == "delta":
+        assert [h.version for h in table_history(spark, uri)] == [0], "checked before the commit: none made"
+    assert write(frame(spark, "id long", [(i,) for i in range(5)]), uri, guarded_by="raw_root='/x'") == 5
 
 
 def test_stage_metrics_marks_failures(spark, tmp_path):
@@ -149,16 +159,16 @@ spark = get_spark()
 version = 0
 while True:
     version += 1
-    write_table(spark.range(100_000).selectExpr(f"{version} AS version", "id"), sys.argv[1], partitions=4)
+    write_table(spark.range(100_000).selectExpr(f"{version} AS version", "id"), sys.argv[1], 4, table_format=sys.argv[2])
     print(version, flush=True)
 """
 
 
-def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_use(spark, tmp_path):
+def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_use(spark, tmp_path, table_format):
     "A writer replacing a table over and over is killed outright at a random instant, JVM included."
     uri = str(tmp_path / "tbl")
     proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, uri],
+        [sys.executable, "-c", WRITER, uri, table_format],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -173,10 +183,10 @@ def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-    versions = spark.read.parquet(uri).groupBy("version").count().collect()
+    versions = read_table(spark, uri).groupBy("version").count().collect()
     assert len(versions) == 1 and versions[0]["count"] == 100_000, "one whole version, old or new"
     assert read_table(spark, uri).count() == 100_000
-    assert write_table(spark.range(3).selectExpr("0 AS version", "id"), uri) == 3  # the next run writes as usual
+    assert write_table(spark.range(3).selectExpr("0 AS version", "id"), uri, table_format=table_format) == 3
     assert [n for n in os.listdir(tmp_path) if n.startswith(".tbl.")] == [], "the dead writer's temporary is gone"
 
 
@@ -218,3 +228,51 @@ def test_a_lock_holder_is_gone_when_its_process_is_dead_or_its_lock_is_stale_on_
     assert holder_gone({"host": "elsewhere", "pid": 1, "started_at": old}, now=now)
     assert not holder_gone({"host": "elsewhere", "pid": 1, "started_at": recent}, now=now)
     assert not holder_gone({"host": "elsewhere", "started_at": "not a time"}, now=now)
+
+
+def test_two_writers_racing_on_one_delta_table_make_one_commit_and_one_clear_error(spark, tmp_path):
+    "The lock keeps a second run off an output root; two writers meeting on one table all the same: one commit."
+    if not session_has_delta(spark):
+        pytest.skip("this session has no Delta Lake")
+    from pyspark.sql import functions as F
+
+    uri = str(tmp_path / "raced")
+    write_table(spark.range(4), uri)
+    slow = F.udf(lambda x: time.sleep(0.4) or x, "long")  # both transactions start before either commits
+    outcomes = {}
+
+    def writer(name: str) -> None:
+        try:
+            outcomes[name] = write_table(spark.range(4, numPartitions=2).select(slow("id").alias("id")), uri)
+        except ContractError as e:
+            outcomes[name] = e
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    errors = [o for o in outcomes.values() if isinstance(o, ContractError)]
+    assert len(errors) == 1 and "another writer committed to this table first" in str(errors[0]), outcomes
+    assert [h.version for h in table_history(spark, uri)] == [1, 0], "one commit over the first version"
+    assert read_table(spark, uri).count() == 4
+
+
+def test_capstone_restore_puts_back_every_table_a_run_wrote(spark, tmp_path):
+    "Two runs of a stage, then `capstone restore --run-id first`: both tables are the first run's again, cell by cell."
+    if not session_has_delta(spark):
+        pytest.skip("this session has no Delta Lake")
+    from capstone.metrics import table_writer
+    from capstone.tools.runner import main
+
+    runs = {"first": [(1, "a"), (2, "b")], "second": [(3, "c")]}
+    for run_id, rows in runs.items():
+        cfg = PipelineConfig.from_params(output_root=str(tmp_path), run_id=run_id)
+        with stage_metrics(spark, cfg, "match") as m:
+            write = table_writer(cfg, m)
+            write(frame(spark, "id long, s string", rows), cfg.gold("links"))
+            write(frame(spark, "id long", [(r[0],) for r in rows]), cfg.silver("pairs"))
+    assert main(["restore", "--run-id", "first", "-p", f"output_root={tmp_path}"]) == 0
+    assert_df_equality(read_table(spark, cfg.gold("links")), frame(spark, "id long, s string", runs["first"]), ignore_row_order=True)  # fmt: skip
+    assert sorted(r.id for r in read_table(spark, cfg.silver("pairs")).collect()) == [1, 2]
+    assert main(["restore", "--run-id", "nosuch", "-p", f"output_root={tmp_path}"]) == 1

@@ -16,7 +16,7 @@ from capstone.linkage.selection import gold_links, select_links
 from capstone.linkage.evaluate import evaluate_links
 from capstone.config import ConfigError, PipelineConfig
 from capstone import match, report
-from capstone.storage import ContractError, write_table
+from capstone.storage import ContractError, read_table, write_table
 from capstone.keys import normalize_artist, normalize_title, split_artist_title
 from capstone import schemas
 from capstone.schemas import FILMS_SCHEMA, MASTERS_SCHEMA, RELEASES_SCHEMA, SEARCH_RESULTS_SCHEMA
@@ -201,13 +201,13 @@ def world(spark, tmp_path_factory):
     ]:
         write_table(schemas.frame(spark, schema, rows), cfg.silver(table))
     metrics = match.run_step(spark, cfg)
-    links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
+    links = read_table(spark, cfg.gold("film_soundtrack_links"))
     return {
         "cfg": cfg,
         "metrics": metrics,
         "links": linked(links),
         "rows": {r.discogs_master_id: r for r in links.collect()},
-        "unmatched": {(r.entity, r.id): r.reason for r in spark.read.parquet(cfg.gold("unmatched")).collect()},
+        "unmatched": {(r.entity, r.id): r.reason for r in read_table(spark, cfg.gold("unmatched")).collect()},
     }
 
 
@@ -217,7 +217,7 @@ def test_the_stage_accounts_for_its_rows_and_writes_one_enriched_row_per_film(wo
     assert m["rows_out"]["film_soundtrack_links"] == len(world["links"]) > 0
     assert m["rows_out"]["films_enriched"] == len(FILMS) and m["figures"]["candidate_pairs"] > 0
     assert sum(m["figures"]["links_by_band"].values()) == len(world["links"])
-    enriched = {r.tmdb_id: r for r in spark.read.parquet(world["cfg"].gold("films_enriched")).collect()}
+    enriched = {r.tmdb_id: r for r in read_table(spark, world["cfg"].gold("films_enriched")).collect()}
     assert (
         enriched[78].has_soundtrack and enriched[78].discogs_master_ids == [12717] and not enriched[98].has_soundtrack
     )
@@ -226,7 +226,7 @@ def test_the_stage_accounts_for_its_rows_and_writes_one_enriched_row_per_film(wo
 def test_the_stage_refuses_an_empty_film_table(world, spark, tmp_path):
     cfg = PipelineConfig.from_params(project_root=str(ROOT), output_root=str(tmp_path), run_id="empty")
     for table in ("films", "releases", "masters", "search_results"):
-        write_table(spark.read.parquet(world["cfg"].silver(table)).limit(0), cfg.silver(table))
+        write_table(read_table(spark, world["cfg"].silver(table)).limit(0), cfg.silver(table))
     with pytest.raises(ContractError, match="is empty: nothing to match"):
         match.run_step(spark, cfg)
 

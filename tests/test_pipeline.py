@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from capstone.metrics import read_metrics
+from capstone.storage import read_table
 
 
 def test_every_stage_succeeds_and_reconciles(sample_run, spark):
@@ -48,12 +49,12 @@ def test_gold_tables_are_their_written_contracts(sample_run, spark):
 
     cfg, _ = sample_run
     for table, schema in [("film_soundtrack_links", LINKS_SCHEMA), ("films_enriched", ENRICHED_SCHEMA)]:
-        assert _names_and_types(spark.read.parquet(cfg.gold(table)).schema) == _names_and_types(schema), table
+        assert _names_and_types(read_table(spark, cfg.gold(table)).schema) == _names_and_types(schema), table
 
 
 def test_gold_contract_and_known_links(sample_run, spark):
     cfg, metrics = sample_run
-    links = spark.read.parquet(cfg.gold("film_soundtrack_links"))
+    links = read_table(spark, cfg.gold("film_soundtrack_links"))
     types = dict(links.dtypes)
     assert (
         types["tmdb_id"],
@@ -72,7 +73,7 @@ def test_gold_contract_and_known_links(sample_run, spark):
 
 def test_enriched_has_one_row_per_film(sample_run, spark):
     cfg, metrics = sample_run
-    enriched = spark.read.parquet(cfg.gold("films_enriched"))
+    enriched = read_table(spark, cfg.gold("films_enriched"))
     assert enriched.count() == metrics["validate"]["rows_out"]["films"] == enriched.select("tmdb_id").distinct().count()
     br = enriched.where("tmdb_id = 78").collect()[0]
     assert br.has_soundtrack and 12717 in br.discogs_master_ids and "Stage & Screen" in br.soundtrack_genres
@@ -123,6 +124,6 @@ def test_a_much_smaller_input_does_not_replace_good_tables_unless_allowed(sample
         rf"is raw_root='{raw}' the input you meant\?",
     ):
         prepare(spark, small)
-    assert spark.read.parquet(str(out / "staging" / "films")).count() == metrics["prepare"]["rows_out"]["films"]
+    assert read_table(spark, str(out / "staging" / "films")).count() == metrics["prepare"]["rows_out"]["films"]
     allowed = PipelineConfig.from_params(raw_root=str(raw), output_root=str(out), run_id="allowed", allow_shrink="true")
     assert prepare(spark, allowed)["rows_out"]["films"] < metrics["prepare"]["rows_out"]["films"] / 2

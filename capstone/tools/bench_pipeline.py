@@ -24,6 +24,7 @@ from xml.sax.saxutils import escape
 import psutil
 from lxml import etree
 
+from ..storage import local_table
 from ..vocabulary import SOUNDTRACK_GENRES, SOUNDTRACK_STYLES
 from .bench_ingest import PeakRSS
 from .bench_match import by_class, generate, sample_film_records
@@ -288,12 +289,8 @@ def run_stage_in_session(spark, step: str, params: dict, project_root: str) -> d
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #6e51cf10
 def auto_links(gold_root: str) -> set[tuple[int, int]]:
-    "The (film, master) pairs of the gold links table in the auto band."
-    import pyarrow.parquet as pq
-
-    t = pq.read_table(
-        os.path.join(gold_root, "film_soundtrack_links"), columns=["tmdb_id", "discogs_master_id", "band"]
-    )
+    "The (film, master) pairs of the gold links table (its current version) in the auto band."
+    t = local_table(os.path.join(gold_root, "film_soundtrack_links"), ["tmdb_id", "discogs_master_id", "band"])
     return {(f, m) for f, m, b in zip(*(t.column(c).to_pylist() for c in t.column_names)) if b == "auto"}
 
 # %% ../../nbs/tools/bench_pipeline.ipynb #7fe98f59
