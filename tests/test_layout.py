@@ -3,6 +3,7 @@ batch user runs (capstone/tools/: runner, deck, benchmarks), nor their libraries
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -192,3 +193,14 @@ def test_the_spark_context_check_sees_each_way_in(tmp_path):
         "m.py:5: _jvm",
         "m.py:6: rdd",
     ]
+
+
+@pytest.mark.parametrize("stage", ["03_prepare", "04_validate", "05_match"])
+def test_every_parameter_of_a_stage_notebook_reaches_its_config(stage):
+    "A name in the `parameters` cell that the config cell leaves out would be taken and silently ignored."
+    nb = json.loads((ROOT / "nbs" / f"{stage}.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    (params,) = ["".join(c["source"]) for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    names = re.findall(r"^(\w+) = ", params, flags=re.M)
+    (config,) = [c for c in cells if "notebook_config(" in c]
+    assert names and [n for n in names if f"{n}={n}" not in config] == []
