@@ -117,11 +117,10 @@ def jar_cache(environ=None, project_root: str | None = None) -> str:
 
 def delta_jars(cache: str) -> list[str]:
     "The Delta Lake jars in `cache` (`delta-spark_*.jar` and `delta-storage-*.jar`); [] unless both are there."
-    names = sorted(os.listdir(cache)) if os.path.isdir(cache) else []
-    jars = [
-        os.path.join(cache, n) for n in names if n.startswith(("delta-spark_", "delta-storage-")) and n.endswith(".jar")
-    ]
-    return jars if {os.path.basename(j).split("-")[1][:5] for j in jars} >= {"spark", "stora"} else []
+    prefixes = ("delta-spark_", "delta-storage-")
+    names = [n for n in sorted(os.listdir(cache)) if n.endswith(".jar")] if os.path.isdir(cache) else []
+    jars = [os.path.join(cache, n) for n in names if n.startswith(prefixes)]
+    return jars if all(any(n.startswith(p) for n in names) for p in prefixes) else []
 
 
 def delta_settings(cache: str) -> dict[str, str]:

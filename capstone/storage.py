@@ -407,9 +407,10 @@ def read_table(
 ) -> DataFrame:
     """Read a finished table of either format: a Delta table at its current version (or at `version`), a Parquet
     table whole. A clear `ContractError` when it is missing or incomplete."""
-    if not table_exists(spark, uri):
-        recover_table(spark, uri, drop_temporaries=False)  # a writer killed between its two renames, on a lake
     there = table_format_at(spark, uri)
+    if there is None:
+        recover_table(spark, uri, drop_temporaries=False)  # a writer killed between its two renames, on a lake
+        there = table_format_at(spark, uri)
     if there is None:
         raise ContractError(f"table {uri} is missing or incomplete" + (f": run {hint} first" if hint else ""))
     if there == "parquet" and version is not None:
