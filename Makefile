@@ -7,7 +7,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONWARNINGS := ignore::DeprecationWarning
 
-.PHONY: run test setup sync-check lint infra-check test-compat test-connect test-dbr slides bench-ingest bench-extract bench-match bench-pipeline clean
+.PHONY: run test setup sync-check lint infra-check test-compat test-connect connect-steps test-dbr dbr-install slides bench-ingest bench-extract bench-match bench-pipeline clean
 
 # The virtualenv, the package (editable, with every extra: spark, run, slides, bench, test and the notebook tools)
 # and a named Jupyter kernel for papermill and nbval.
@@ -63,18 +63,18 @@ infra-check: $(INFRA)/.installed-stamp
 	$(INFRA)/bin/python infrastructure/check.py
 
 # Forward compatibility: the end-to-end sample pipeline (all notebooks, through the runner) on the latest
-# PySpark 4.x, in its own venv: pyspark 4 with its Spark Connect client (test-connect) first, then the package with
-# the runner's and the tests' extras (not the `spark` extra, which would ask for 3.5).
+# PySpark 4.x, in its own venv: pyspark 4 first, then the package with the runner's and the tests' extras (not the
+# `spark` extra, which would ask for 3.5).
 COMPAT := .venv-compat
 COMPAT_OUT := data/out-compat
 # Each Delta Lake release pairs with a few Spark releases: the newest, delta-spark 4.4.1, asks for pyspark <= 4.2.0
 # (checked on PyPI, 2026-12-07), and these runs take the newest PySpark 4 (4.3.0 then), which none pairs with. So
-# they write Parquet tables (table_format=parquet), and Delta is tested on Spark 3.5 (make test, make test-dbr).
+# it writes Parquet tables (table_format=parquet), and Delta is tested on Spark 3.5 (make test, test-dbr, test-connect).
 COMPAT_FORMAT := parquet
 $(COMPAT)/.installed-stamp: settings.ini setup.py
 	test -x $(COMPAT)/bin/python || $(PYTHON) -m venv $(COMPAT)
 	$(COMPAT)/bin/python -m pip install -q --upgrade pip
-	$(COMPAT)/bin/python -m pip install -q 'pyspark[connect]>=4,<5'
+	$(COMPAT)/bin/python -m pip install -q 'pyspark>=4,<5'
 	$(COMPAT)/bin/python -m pip install -q -e '.[run,test]'
 	$(COMPAT)/bin/python -m ipykernel install --sys-prefix --name capstone --display-name "capstone (PySpark 4)" >/dev/null
 	touch $@
@@ -85,31 +85,6 @@ test-compat: $(COMPAT)/.installed-stamp
 	PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run -p raw_root=$(COMPAT_OUT)/raw -p output_root=$(COMPAT_OUT) \
 	  -p run_id=$(SAMPLE_RUN_ID) -p table_format=$(COMPAT_FORMAT)
 	$(COMPAT)/bin/python -c "import pyarrow.parquet as pq; n = pq.read_table('$(COMPAT_OUT)/gold/film_soundtrack_links').num_rows; print('gold links on PySpark 4:', n); assert n > 0"
-
-# Standard access mode and serverless compute serve Spark through Spark Connect, with no SparkContext: the same
-# sample pipeline through the runner with every notebook on a Spark Connect session (SPARK_REMOTE: PySpark 4's local
-# Connect server, started by each notebook's session), its gold compared cell by cell with test-compat's classic
-# run on the same PySpark (made here only when that run is missing); then match again as the serverless job runs it, a
-# Python task (capstone-task) on the runner's silver tables, its gold compared the same way.
-CONNECT_OUT := data/out-connect
-# ... and the data-safety tests on a Connect session: files and tables, kill -9 during a table write, the shrink
-# guard, a typo'd root, the lock, a lake path no store reaches
-CONNECT_TESTS := tests/test_foundations.py tests/test_prepare.py::test_a_raw_root_without_raw_data_stops_before_replacing_staging \
-	tests/test_prepare.py::test_a_malformed_search_link_keeps_its_query_under_ansi_mode \
-	tests/test_runner.py::test_a_second_run_on_the_same_root_is_refused_naming_the_holder \
-	tests/test_task.py::test_a_task_runs_its_stage_and_prints_its_metrics tests/test_task.py::test_a_task_on_a_wrong_raw_root_writes_no_table
-test-connect: $(COMPAT)/.installed-stamp
-	rm -rf $(CONNECT_OUT)
-	test -f $(COMPAT_OUT)/gold/film_soundtrack_links/_SUCCESS || $(MAKE) test-compat
-	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone run \
-	  -p raw_root=$(CONNECT_OUT)/raw -p output_root=$(CONNECT_OUT) -p run_id=$(SAMPLE_RUN_ID) -p table_format=$(COMPAT_FORMAT)
-	$(COMPAT)/bin/python tests/gold_diff.py $(COMPAT_OUT)/gold $(CONNECT_OUT)/gold
-	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/capstone-task --stage=match \
-	  --run_id=$(SAMPLE_RUN_ID) --raw_root=$(abspath $(CONNECT_OUT))/raw --output_root=$(abspath $(CONNECT_OUT)) \
-	  --gold_root=$(abspath $(CONNECT_OUT))/gold-task --table_format=$(COMPAT_FORMAT)
-	$(COMPAT)/bin/python tests/gold_diff.py $(COMPAT_OUT)/gold $(CONNECT_OUT)/gold-task
-	SPARK_REMOTE='local[2]' PYSPARK_PYTHON=$(abspath $(COMPAT)/bin/python) $(COMPAT)/bin/python -m pytest -q -p no:cacheprovider \
-	  $(CONNECT_TESTS)
 
 # Databricks Runtime 14.3 LTS parity: Python 3.10 with the runtime's own versions of the libraries the project touches
 # (infrastructure/databricks/runtime-14.3-lts.txt), the package installed as a cluster installs it (the wheel, plus
@@ -131,13 +106,17 @@ $(DBR)/.runtime-stamp: $(DBR_CONSTRAINTS)
 	$(DBR)/bin/python -m pip install -q -r $(DBR_CONSTRAINTS)
 	touch $@
 
-test-dbr: setup $(DBR)/.runtime-stamp
-	rm -rf $(DBR)/dist $(DBR_OUT)
+# the package into the parity venv as a cluster installs it: this checkout's wheel, the runtime's versions as constraints
+dbr-install: $(DBR)/.runtime-stamp
+	rm -rf $(DBR)/dist
 	$(DBR)/bin/python -m pip wheel -q --no-deps --wheel-dir $(DBR)/dist .
 	$(DBR)/bin/python -m pip uninstall -q -y capstone
 	$(DBR)/bin/python -m pip install -q --constraint $(DBR_CONSTRAINTS) "$$(ls $(DBR)/dist/capstone-*.whl)[run,test]"
 	$(DBR)/bin/python -m pip check
 	$(DBR)/bin/python -m ipykernel install --sys-prefix --name capstone --display-name "capstone (DBR 14.3 parity)" >/dev/null
+
+test-dbr: setup dbr-install
+	rm -rf $(DBR_OUT)
 	@$(DBR)/bin/python -c "import sys, importlib.metadata as m; print('parity venv: Python', sys.version.split()[0]); \
 	  print(*[f'  {d} {m.version(d)}' for d in ('pyspark', 'pandas', 'numpy', 'pyarrow', 'matplotlib', 'ipykernel', \
 	  'lxml', 'requests', 'urllib3', 'rapidfuzz', 'requests-ratelimiter', 'fastcore', 'tqdm')], sep='\n')"
@@ -148,6 +127,41 @@ test-dbr: setup $(DBR)/.runtime-stamp
 	  --steps extract_tmdb,extract_discogs,prepare,validate,match -p raw_root=$(SAMPLE_OUT)/raw -p output_root=$(SAMPLE_OUT) \
 	  -p run_id=$(SAMPLE_RUN_ID)
 	$(BIN)/python tests/gold_diff.py $(SAMPLE_OUT)/gold $(DBR_OUT)/parity/gold
+
+# Standard access mode and serverless compute serve Spark through Spark Connect, with no SparkContext. Runtime 14.3's
+# standard access mode serves Spark 3.5's Connect API, so this runs Spark 3.5.0's own Connect server with Delta Lake
+# 3.1.0 (tests/connect_server.py: the jars `make setup` cached) in the parity venv, with the Connect client's own
+# requirements (pyspark[connect], under the runtime's constraints). On it: the same sample pipeline through the runner,
+# every notebook a Connect session, its gold compared cell by cell with test-dbr's classic run of the same Spark
+# (made here only when that run is missing); then match again as the serverless job runs it, a Python task
+# (capstone-task) on the runner's silver tables, its gold compared the same way; then the data-safety tests on a
+# Connect session (CONNECT_TESTS): files and tables, kill -9 of a Connect server during a commit, racing writers,
+# restore, the shrink guard, a typo'd root, the lock, a lake path no store reaches.
+CONNECT_OUT := data/out-connect
+CONNECT_TESTS := tests/test_foundations.py tests/test_prepare.py::test_a_raw_root_without_raw_data_stops_before_replacing_staging \
+	tests/test_prepare.py::test_a_malformed_search_link_keeps_its_query_under_ansi_mode \
+	tests/test_runner.py::test_a_second_run_on_the_same_root_is_refused_naming_the_holder \
+	tests/test_task.py::test_a_task_runs_its_stage_and_prints_its_metrics tests/test_task.py::test_a_task_on_a_wrong_raw_root_writes_no_table
+CLASSIC_GOLD := $(DBR_OUT)/parity/gold
+$(DBR)/.connect-stamp: $(DBR)/.runtime-stamp
+	$(DBR)/bin/python -m pip install -q --constraint $(DBR_CONSTRAINTS) 'pyspark[connect]==3.5.0'
+	touch $@
+
+test-connect: setup dbr-install $(DBR)/.connect-stamp
+	rm -rf $(CONNECT_OUT)
+	test -d $(CLASSIC_GOLD)/film_soundtrack_links/_delta_log || $(MAKE) test-dbr
+	PYSPARK_PYTHON=$(abspath $(DBR)/bin/python) $(DBR)/bin/python tests/connect_server.py --log $(CONNECT_OUT)/server.log \
+	  -- $(MAKE) --no-print-directory connect-steps
+
+# test-connect's steps, with SPARK_REMOTE set to the Connect server it started
+connect-steps:
+	@case "$$SPARK_REMOTE" in sc://*) ;; *) echo "connect-steps runs under make test-connect"; exit 1;; esac
+	$(DBR)/bin/capstone run -p raw_root=$(CONNECT_OUT)/raw -p output_root=$(CONNECT_OUT) -p run_id=$(SAMPLE_RUN_ID)
+	$(DBR)/bin/python tests/gold_diff.py $(CLASSIC_GOLD) $(CONNECT_OUT)/gold
+	$(DBR)/bin/capstone-task --stage=match --run_id=$(SAMPLE_RUN_ID) --raw_root=$(abspath $(CONNECT_OUT))/raw \
+	  --output_root=$(abspath $(CONNECT_OUT)) --gold_root=$(abspath $(CONNECT_OUT))/gold-task
+	$(DBR)/bin/python tests/gold_diff.py $(CLASSIC_GOLD) $(CONNECT_OUT)/gold-task
+	$(DBR)/bin/python -m pytest -q -p no:cacheprovider $(CONNECT_TESTS)
 
 # Unit, pipeline and end-to-end tests, and the notebooks under nbval, with coverage of capstone/ (Spark workers and
 # notebook kernels included). The sample pipeline runs once, through the runner, in the background (tests/conftest.py):

@@ -21,8 +21,8 @@ from .storage import ContractError, fs_exists, fs_list, fs_read_bytes, fs_write_
 from .storage import table_version, write_table
 
 # %% auto #0
-__all__ = ['StageMetrics', 'stage_metrics', 'table_writer', 'read_metrics', 'latest_run_id', 'load_metrics', 'run_table_versions',
-           'restore_run']
+__all__ = ['StageMetrics', 'json_value', 'stage_metrics', 'table_writer', 'read_metrics', 'latest_run_id', 'load_metrics',
+           'run_table_versions', 'restore_run']
 
 # %% ../nbs/00d_metrics.ipynb #0dd4d1d2
 @dataclass
@@ -55,7 +55,12 @@ class StageMetrics:
 
     def to_json(self) -> str:
         d = asdict(self)  # the fields sorted; within them, the order things happened (the steps' in particular)
-        return json.dumps({k: d[k] for k in sorted(d)}, indent=2, default=str)
+        return json.dumps({k: d[k] for k in sorted(d)}, indent=2, default=json_value)
+
+
+def json_value(value):
+    "What JSON has no type for: a NumPy scalar as its Python value (Spark Connect 3.5's `count()` is one), else text."
+    return value.item() if callable(getattr(value, "item", None)) else str(value)
 
 # %% ../nbs/00d_metrics.ipynb #0804bb21
 @contextmanager

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from functools import partial
 
 import pytest
@@ -137,6 +138,17 @@ def test_a_guarded_table_may_not_lose_more_than_half_its_rows(spark, tmp_path, t
     assert write(frame(spark, "id long", [(i,) for i in range(5)]), uri, guarded_by="raw_root='/x'") == 5
 
 
+def test_metrics_json_keeps_numpy_counts_as_numbers():
+    'Spark Connect 3.5 counts rows as NumPy integers: the metrics JSON still says 4806, not "4806".'
+    import numpy as np
+
+    from capstone.metrics import StageMetrics
+
+    m = StageMetrics(stage="match", run_id="r1", rows_in={"films": np.int64(4806)}, figures={"share": np.float64(0.5)})
+    d = json.loads(m.to_json())
+    assert (d["rows_in"], d["figures"]) == ({"films": 4806}, {"share": 0.5})
+
+
 def test_stage_metrics_marks_failures(spark, tmp_path):
     cfg = PipelineConfig.from_params(output_root=str(tmp_path), run_id="r1")
     with pytest.raises(RuntimeError):
@@ -150,7 +162,7 @@ def test_stage_metrics_marks_failures(spark, tmp_path):
     assert json.loads((tmp_path / "metrics" / "r1" / "prepare.json").read_text())["duration_s"] >= 0.05
 
 
-REMOTE_LOCAL = os.environ.get("SPARK_REMOTE", "").startswith("local")
+REMOTE = os.environ.get("SPARK_REMOTE", "")
 WRITER = """
 import sys
 from capstone.runtime import get_spark
@@ -164,25 +176,40 @@ while True:
 """
 
 
+@contextmanager
+def writer_spark(tmp_path):
+    """Where the killed writer's Spark runs, JVM included: its own local session; under make test-connect its own Spark
+    Connect server (tests/connect_server.py), killed with it, since this suite's session holds the shared one."""
+    if not REMOTE.startswith("sc://"):
+        yield {"SPARK_TESTING": "1"} if REMOTE.startswith("local") else {}  # PySpark 4: an ephemeral local server
+        return
+    import connect_server
+
+    server, url = connect_server.start(tmp_path / "writer-server.log")
+    try:
+        yield {"SPARK_REMOTE": url}
+    finally:
+        connect_server.stop(server, signal.SIGKILL)
+
+
 def test_kill_9_during_table_writes_leaves_a_table_readers_and_the_next_run_can_use(spark, tmp_path, table_format):
     "A writer replacing a table over and over is killed outright at a random instant, JVM included."
     uri = str(tmp_path / "tbl")
-    proc = subprocess.Popen(
-        [sys.executable, "-c", WRITER, uri, table_format],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        start_new_session=True,
-        # under make test-connect the writer starts a local Connect server of its own, JVM included, on an ephemeral
-        # port (PySpark's testing switch), since this suite's session holds the default one
-        env=dict(os.environ, PYSPARK_PYTHON=sys.executable, **({"SPARK_TESTING": "1"} if REMOTE_LOCAL else {})),
-    )
-    try:
-        assert proc.stdout.readline().strip() == "1", "the first version is written"
-        time.sleep(random.uniform(0.0, 2.0))  # somewhere inside a later write: parquet files, _SUCCESS or the swap
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    with writer_spark(tmp_path) as env:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", WRITER, uri, table_format],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+            env=dict(os.environ, PYSPARK_PYTHON=sys.executable, **env),
+        )
+        try:
+            assert proc.stdout.readline().strip() == "1", "the first version is written"
+            time.sleep(random.uniform(0.0, 2.0))  # somewhere inside a later write: data files, the commit or the swap
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
     versions = read_table(spark, uri).groupBy("version").count().collect()
     assert len(versions) == 1 and versions[0]["count"] == 100_000, "one whole version, old or new"
     assert read_table(spark, uri).count() == 100_000

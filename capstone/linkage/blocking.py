@@ -63,7 +63,10 @@ NUMERALS = {r: str(n) for n, r in enumerate(ROMAN_NUMERALS, start=2)} | {
 def numerals_as_digits(key: Column) -> Column:
     "A title key with its Roman (from II) and spelled-out numerals written in digits: `furious vii` -> `furious 7`."
     table = F.create_map(*[F.lit(x) for pair in NUMERALS.items() for x in pair])
-    digits = F.transform(F.split(key, " "), lambda w: F.when(w.isin(list(NUMERALS)), table[w]).otherwise(w))
+    # element_at, not table[w]: Spark 3.5's Connect client indexes a column by a literal only
+    digits = F.transform(
+        F.split(key, " "), lambda w: F.when(w.isin(list(NUMERALS)), F.element_at(table, w)).otherwise(w)
+    )
     return F.array_join(digits, " ")
 
 # %% ../../nbs/05c_blocking.ipynb #cf6a9d07
