@@ -246,7 +246,9 @@ DELTA_CONFLICT = re.compile(
 
 
 def delta_ident(uri: str) -> str:
-    "The SQL name of the Delta table at `uri`: ``delta.`<uri>` ``."
+    "The SQL name of the Delta table at `uri`: ``delta.`<uri>` ``, a relative local path made absolute, as Delta asks."
+    path = local_path(uri)
+    uri = os.path.abspath(path) if path is not None and not os.path.isabs(path) else uri
     return "delta.`" + uri.replace("`", "``") + "`"
 
 

@@ -285,6 +285,17 @@ def test_two_writers_racing_on_one_delta_table_make_one_commit_and_one_clear_err
     assert read_table(spark, uri).count() == 4
 
 
+def test_a_delta_table_named_by_a_relative_path_has_its_versions(spark, tmp_path):
+    "Delta's SQL names a path table only by an absolute path: `data/out/gold/x` works as well as the absolute one."
+    if not session_has_delta(spark):
+        pytest.skip("this session has no Delta Lake")
+    rel = os.path.relpath(tmp_path / "t")  # against the working directory, which the session's driver shares
+    write_table(spark.range(2), rel)
+    write_table(spark.range(3), rel)
+    assert [h.version for h in table_history(spark, rel)] == [1, 0]
+    assert read_table(spark, rel, version=0).count() == 2
+
+
 def test_capstone_restore_puts_back_every_table_a_run_wrote(spark, tmp_path):
     "Two runs of a stage, then `capstone restore --run-id first`: both tables are the first run's again, cell by cell."
     if not session_has_delta(spark):
