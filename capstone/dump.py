@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
 from lxml import etree
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -17,8 +18,8 @@ from .raw import escape_invalid_utf8, partial_date_error, partial_date_year, rea
 from .schemas import RAW_TEXT_LIMIT, arrow_schema, parsed_schema
 
 # %% auto #0
-__all__ = ['ENVELOPE_RE', 'RECORD_PARSERS', 'FORBIDDEN_XML_RE', 'xml_parser', 'release_record', 'master_record',
-           'parse_dump_chunk', 'parse_dump_bytes', 'read_dump_chunks', 'parse_dump', 'prepare_releases',
+__all__ = ['ENVELOPE_RE', 'RECORD_PARSERS', 'FORBIDDEN_XML_RE', 'NO_CHUNK', 'xml_parser', 'release_record', 'master_record',
+           'parse_dump_chunk', 'ParsedChunk', 'parse_dump_bytes', 'read_dump_chunks', 'parse_dump', 'prepare_releases',
            'prepare_masters']
 
 # %% ../nbs/03b_dump.ipynb #0408d64e
@@ -184,16 +185,31 @@ def parse_dump_chunk(
     return record_id, None, f"{type(fault).__name__}: {fault}"[:500], None
 
 # %% ../nbs/03b_dump.ipynb #f688975f
-def parse_dump_bytes(data: bytes, kind: str, parser: etree.XMLParser | None = None) -> tuple:
-    "`parse_dump_chunk` on a chunk's bytes, plus its evidence `(raw, raw_escaped)` when it is bad."
+class ParsedChunk(NamedTuple):
+    "One dump chunk parsed: its record's id and typed record, or the error and the text kept for quarantine."
+
+    record_id: str | None
+    record: dict | None
+    error: str | None
+    repaired: str | None  # what was repaired in a record kept (control characters), if anything
+    raw: str | None  # the chunk's text, cut to RAW_TEXT_LIMIT, when it is bad
+    raw_escaped: bool | None  # whether `raw` had its invalid UTF-8 escaped
+
+
+NO_CHUNK = ParsedChunk(None, None, None, None, None, None)  # a null chunk: nothing to parse
+
+
+def parse_dump_bytes(data: bytes, kind: str, parser: etree.XMLParser | None = None) -> ParsedChunk:
+    "`parse_dump_chunk` on a chunk's bytes, plus its text (`raw`, `raw_escaped`) when it is bad."
     try:
         chunk = data.decode("utf-8")
     except UnicodeDecodeError as e:
         raw, _ = escape_invalid_utf8(data)
         m = _ID_RE.match(raw)
-        return m.group(1) if m else None, None, f"invalid UTF-8 at byte {e.start}", None, raw, True
+        return ParsedChunk(m.group(1) if m else None, None, f"invalid UTF-8 at byte {e.start}", None, raw, True)
     record_id, record, error, repaired = parse_dump_chunk(chunk, kind, parser)
-    return record_id, record, error, repaired, chunk[:RAW_TEXT_LIMIT] if error else None, False if error else None
+    kept = (chunk[:RAW_TEXT_LIMIT], False) if error else (None, None)
+    return ParsedChunk(record_id, record, error, repaired, *kept)
 
 # %% ../nbs/03b_dump.ipynb #606e6b5c
 def _arrow_parser(kind: str, record_schema: T.StructType):
@@ -206,13 +222,13 @@ def _arrow_parser(kind: str, record_schema: T.StructType):
         parser = xml_parser()
         for batch in batches:
             results = [
-                parse_dump_bytes(v, kind, parser) if v is not None else (None,) * 6
+                parse_dump_bytes(v, kind, parser) if v is not None else NO_CHUNK
                 for v in batch.column("value").to_pylist()
             ]
-            keep = [r[0] is not None or r[2] is not None for r in results]  # the envelope is no record
+            keep = [r.record_id is not None or r.error is not None for r in results]  # the envelope is no record
             if not all(keep):
                 batch, results = batch.filter(pa.array(keep, pa.bool_())), [r for r, k in zip(results, keep) if k]
-            rid, rec, err, repaired, raw, escaped = zip(*results) if results else ([],) * 6
+            rid, rec, err, repaired, raw, escaped = zip(*results) if results else ([],) * len(ParsedChunk._fields)
             yield pa.RecordBatch.from_arrays(
                 [
                     pa.array(rec, type=target.field("r").type),
@@ -250,7 +266,7 @@ def _credited_names(col: str) -> Column:
     return F.transform(F.coalesce(F.col(col), F.array()), lambda a: F.coalesce(a["anv"], a["name"]))
 
 
-def _dump_evidence(error: Column) -> list[Column]:
+def _dump_bad_text(error: Column) -> list[Column]:
     "`_raw` and `_raw_escaped` of a bad record: its chunk's text, or the parsed record when only a value is wrong."
     return [
         F.coalesce("_raw", F.when(error.isNotNull(), F.to_json("r").substr(1, RAW_TEXT_LIMIT))).alias("_raw"),
@@ -288,7 +304,7 @@ def prepare_releases(parsed: DataFrame) -> DataFrame:
         "ingested_at",
         "ordinal",
         error.alias("_error"),
-        *_dump_evidence(error),
+        *_dump_bad_text(error),
     )
 
 # %% ../nbs/03b_dump.ipynb #22df2a50
@@ -312,5 +328,5 @@ def prepare_masters(parsed: DataFrame) -> DataFrame:
         "ingested_at",
         "ordinal",
         error.alias("_error"),
-        *_dump_evidence(error),
+        *_dump_bad_text(error),
     )

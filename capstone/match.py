@@ -25,9 +25,11 @@ from capstone.schemas import (
 )
 from .linkage.candidates import build_candidates, release_observations
 from .linkage.blocking import block_pairs
-from .linkage.scoring import compare_pairs, score_pairs
+from .linkage.comparison import compare_pairs
+from .linkage.frequencies import word_frequencies
+from .linkage.scoring import score_pairs
 from .linkage.selection import enrich_films, gold_links, select_links, unmatched
-from .linkage.evaluate import calibration, evaluate_links, read_labels
+from .linkage.evaluate import evaluate_run, read_labels
 
 # %% auto #0
 __all__ = ['run_step']
@@ -59,15 +61,22 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
                 cands, cfg.silver("soundtrack_candidates"), name=cfg.table_name("silver", "soundtrack_candidates")
             )
         cands = read_table(spark, cfg.silver("soundtrack_candidates"))
+        with m.step("frequencies"):  # counted once, read by blocking and comparison
+            write(
+                word_frequencies(films, cands),
+                cfg.silver("word_frequencies"),
+                name=cfg.table_name("silver", "word_frequencies"),
+            )
+        freq = read_table(spark, cfg.silver("word_frequencies"))
         with m.step("blocking"):
             n_pairs = write(
-                block_pairs(films, cands, mcfg),
+                block_pairs(films, cands, mcfg, freq),
                 cfg.silver("candidate_pairs"),
                 name=cfg.table_name("silver", "candidate_pairs"),
             )
         pairs = read_table(spark, cfg.silver("candidate_pairs"))
-        with m.step("scoring"):
-            selected_df = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg), mcfg))
+        with m.step("comparison_scoring"):
+            selected_df = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg, freq), mcfg))
             write(selected_df, cfg.silver("scored_pairs"), name=cfg.table_name("silver", "scored_pairs"))
         selected = read_table(spark, cfg.silver("scored_pairs"))
         # the gold contract is checked before anything is published: a table that breaks it is never written
@@ -110,6 +119,5 @@ def run_step(spark: SparkSession, cfg: PipelineConfig, mcfg: MatchConfig | None 
         if cfg.labels_path and fs_exists(spark, cfg.labels_path):
             with m.step("evaluation"):
                 labels = read_labels(spark, cfg.labels_path)
-                m.figures["evaluation"] = evaluate_links(links, labels, pairs, selected)
-                m.figures["evaluation"]["calibration"] = calibration(selected, labels)
+                m.figures["evaluation"] = evaluate_run(labels, films, items, links, pairs, selected)
     return json.loads(m.to_json())

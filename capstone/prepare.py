@@ -20,7 +20,7 @@ from .dump import parse_dump, prepare_masters, prepare_releases
 from .keys import artist_keys, split_artist_title, title_key, title_keys
 from .metrics import stage_metrics, table_writer
 from capstone.raw import (
-    bad_record_evidence,
+    bad_record_text,
     keep_latest,
     latest_first,
     partial_date_error,
@@ -43,7 +43,7 @@ from .udf import deferred_pandas_udf
 
 # %% auto #0
 __all__ = ['COMPOSER_JOBS', 'KEPT_PER_PARTITION', 'RAW_FOLDERS', 'parse_tmdb_movies', 'prepare_search_results', 'Read',
-           'RawSource', 'DumpSource', 'file_fault_rows', 'Written', 'Staged', 'file_accounting', 'stage_source',
+           'RawSource', 'DumpSource', 'file_fault_rows', 'Written', 'Staged', 'file_accounting', 'load_staging',
            'raw_sources', 'Searched', 'searched_ids', 'masters_of', 'soundtrack_masters', 'run_step']
 
 # %% ../nbs/03_prepare.ipynb #094acc1f
@@ -62,8 +62,8 @@ def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
     error = F.when(
         F.col("j._corrupt_record").isNotNull(), F.lit("invalid JSON or values not matching the TMDB movie schema")
     ).otherwise(partial_date_error(F.col("j.release_date")))
-    evidence = bad_record_evidence(F.col("value"), error.isNotNull())
-    out = df.withColumn("_evidence", evidence).select(
+    bad_text = bad_record_text(F.col("value"), error.isNotNull())
+    out = df.withColumn("_bad_text", bad_text).select(
         F.col("j.id").alias("tmdb_id"),
         F.coalesce("j.imdb_id", "j.external_ids.imdb_id").alias("imdb_id"),
         "j.title",
@@ -86,9 +86,9 @@ def parse_tmdb_movies(raw: DataFrame) -> DataFrame:
         "source_file",
         "ingested_at",
         error.alias("_error"),
-        F.coalesce(F.col("j.id").cast("string"), "_evidence.json_id").alias("record_id"),
-        F.col("_evidence.raw").alias("_raw"),
-        F.col("_evidence.raw_escaped").alias("_raw_escaped"),
+        F.coalesce(F.col("j.id").cast("string"), "_bad_text.json_id").alias("record_id"),
+        F.col("_bad_text.raw").alias("_raw"),
+        F.col("_bad_text.raw_escaped").alias("_raw_escaped"),
         "ordinal",
     )
     return out
@@ -126,10 +126,10 @@ def prepare_search_results(raw: DataFrame) -> DataFrame:
         F.col("res._corrupt_record").isNotNull(), F.lit("search result does not match the Discogs result schema")
     )
     error = F.coalesce(F.col("_file_error"), bad_result, partial_date_error(F.col("res.year")))
-    evidence = bad_record_evidence(F.coalesce("res_json", "value"), error.isNotNull())
-    return rows.withColumn("_evidence", evidence).select(
+    bad_text = bad_record_text(F.coalesce("res_json", "value"), error.isNotNull())
+    return rows.withColumn("_bad_text", bad_text).select(
         F.col("res.id").alias("discogs_id"),
-        F.coalesce(F.col("res.id").cast("string"), "_evidence.json_id").alias("record_id"),
+        F.coalesce(F.col("res.id").cast("string"), "_bad_text.json_id").alias("record_id"),
         F.col("res.type").alias("result_type"),
         F.when(F.col("res.type") == "release", F.col("res.id")).alias("discogs_release_id"),
         zero_as_null(F.when(F.col("res.type") == "master", F.col("res.id")).otherwise(F.col("res.master_id"))).alias(
@@ -153,8 +153,8 @@ def prepare_search_results(raw: DataFrame) -> DataFrame:
         "ingested_at",
         "ordinal",
         error.alias("_error"),
-        F.col("_evidence.raw").alias("_raw"),
-        F.col("_evidence.raw_escaped").alias("_raw_escaped"),
+        F.col("_bad_text.raw").alias("_raw"),
+        F.col("_bad_text.raw_escaped").alias("_raw_escaped"),
     )
 
 # %% ../nbs/03_prepare.ipynb #5d1c0a31
@@ -294,7 +294,7 @@ def file_accounting(tallies: dict, by_file: dict, quarantined: list[dict]) -> di
     return out
 
 # %% ../nbs/03_prepare.ipynb #9c4a6d3b
-def stage_source(
+def load_staging(
     spark: SparkSession,
     source: RawSource | DumpSource,
     uri: str,
@@ -399,7 +399,7 @@ def soundtrack_masters(spark: SparkSession, source: DumpSource) -> frozenset:
 def _stage_table(spark: SparkSession, cfg: PipelineConfig, m, table: str, source, key: str, order: list[Column]):
     "Stage one table within its own timed step, and record its counts, files and (a dump) its accounting in `m`."
     with m.step(table):
-        staged = stage_source(
+        staged = load_staging(
             spark,
             source,
             cfg.staging(table),

@@ -199,7 +199,7 @@ def plot_pr_curve(ax, curve: pd.DataFrame, title: str):
 # %% ../nbs/06_report.ipynb #6ed8caad
 def quality_section(spark: SparkSession, cfg: PipelineConfig, metrics: dict) -> dict:
     "Score histogram, and with labels the PR curve and the evaluation from the match stage; figures are saved."
-    from capstone.linkage.evaluate import pr_curve, read_labels
+    from capstone.linkage.evaluate import covering_labels, pr_curve, read_labels
 
     scored = read_table(spark, cfg.silver("scored_pairs"), hint="match")
     params = metrics.get("match", {}).get("params", {})
@@ -216,8 +216,11 @@ def quality_section(spark: SparkSession, cfg: PipelineConfig, metrics: dict) -> 
         "figures": {"score_histogram": fig},
         "evaluation": metrics.get("match", {}).get("figures", {}).get("evaluation"),
     }
-    if cfg.labels_path and fs_exists(spark, cfg.labels_path):
-        out["pr_curve"] = curve = pr_curve(scored, read_labels(spark, cfg.labels_path))
+    ev = out["evaluation"] or {}
+    if cfg.labels_path and "auto" in ev and fs_exists(spark, cfg.labels_path):
+        films, items = read_table(spark, cfg.silver("films")), read_table(spark, cfg.silver("discogs_items"))
+        labels = covering_labels(read_labels(spark, cfg.labels_path), films, items)  # as the match stage judged
+        out["pr_curve"] = curve = pr_curve(scored, labels)
         fig = Figure(figsize=(4.5, 4))
         plot_pr_curve(fig.subplots(), curve, f"Precision-recall on the labels, run {cfg.run_id}")
         save_figure(spark, fig, join_uri(reports_dir(cfg), "pr_curve.png"))

@@ -10,15 +10,14 @@ import pytest
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
 from capstone.tools.bench_ingest import (
     FAULTS,
-    CpuSampler,
     _openers,
     baseline_iterparse,
     broken,
     floor_count,
     generate_dump,
     sample_records,
-    tree_cpu_s,
 )
+from capstone.tools.measures import CpuSampler, tree_cpu_s
 
 from conftest import ROOT
 

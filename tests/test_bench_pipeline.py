@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
 from capstone.tools import bench_pipeline
-from capstone.tools.bench_match import generate, real_material
+from capstone.tools.labelled_world import generate, real_material
 from capstone.tools.bench_pipeline import TreeRSS, growth, run_stage, sample_movies, tables, write_raw_zone
 
 from conftest import ROOT

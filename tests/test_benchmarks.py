@@ -6,18 +6,15 @@ import pytest
 
 pytest.importorskip("psutil")  # the benchmarks' tools (the bench extra); a cluster's test run leaves them out
 from capstone.tools.bench_extract import PERMANENT, resume_case, run_case, sample_bodies
-from capstone.tools.bench_match import (
+from capstone.tools.bench_match import bench, pass_yield, prf, tables
+from capstone.tools.labelled_world import (
     SUFFIXES,
-    bench,
     by_class,
     composer_pool,
     film_title,
     generate,
     main_title,
-    pass_yield,
-    prf,
     real_material,
-    tables,
     work_key,
 )
 

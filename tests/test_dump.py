@@ -7,7 +7,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from capstone.config import PipelineConfig
-from capstone.prepare import raw_sources, stage_source
+from capstone.prepare import raw_sources, load_staging
 from capstone.storage import read_table
 
 from conftest import ROOT
@@ -106,7 +106,7 @@ def test_sinatra_compilation_stays_unlinked(sample_run, spark):
 
 
 def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
-    "The releases' staging step (prepare's `stage_source`, as `run_step` calls it) on the real dump, then again beside a newer one."
+    "The releases' staging step (prepare's `load_staging`, as `run_step` calls it) on the real dump, then again beside a newer one."
     raw = tmp_path / "raw" / "discogs" / "releases"
     raw.mkdir(parents=True)
     shutil.copy(DUMP / "discogs_20200806_releases.xml.gz", raw)
@@ -114,11 +114,11 @@ def test_reingest_replaces_and_newer_dump_supersedes(spark, tmp_path):
         raw_root=str(tmp_path / "raw"), output_root=str(tmp_path), run_id="reingest", releases_scope="all"
     )
     source, key, order = raw_sources(cfg, 2)["releases"]
-    assert stage_source(spark, source, cfg.staging("releases"), key, order)[:3] == (602, 602, 1)
+    assert load_staging(spark, source, cfg.staging("releases"), key, order)[:3] == (602, 602, 1)
     newer = b'<releases>\n<release id="4" status="Accepted"><title>Moving Cities (newer dump)</title></release>\n</releases>\n'
     (raw / "discogs_20210101_releases.xml.gz").write_bytes(gzip.compress(newer))
     # the same raw zone and one newer dump: the table is replaced, not added to; release 4 is superseded once
-    again = stage_source(spark, source, cfg.staging("releases"), key, order)
+    again = load_staging(spark, source, cfg.staging("releases"), key, order)
     assert again[:4] == (603, 602, 2, [])
     assert sorted(a["found"] for a in again.accounting.values()) == [1, 602]
     staged = read_table(spark, cfg.staging("releases"))

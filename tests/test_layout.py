@@ -48,8 +48,11 @@ def imported_modules(path: Path) -> set[str]:
 def test_the_product_is_found():
     assert {str(p.relative_to(PACKAGE).with_suffix("")) for p in PRODUCT} >= {
         "schemas",
+        "linkage/titles",
+        "linkage/frequencies",
         "linkage/candidates",
         "linkage/blocking",
+        "linkage/comparison",
         "linkage/scoring",
         "linkage/selection",
         "linkage/evaluate",
@@ -98,6 +101,97 @@ def test_the_match_steps_import_no_stage(path):
     assert not {m for m in imported_modules(path) for s in stages if m == s or m.startswith(s + ".")}, (
         f"linkage/{path.name} imports a stage"
     )
+
+
+# the match steps, in the order they run, and the rooms they share; a step builds on shared rooms, never on a step
+LINKAGE_STEPS = ["candidates", "blocking", "comparison", "scoring", "selection", "evaluate"]
+LINKAGE_SHARED = ["settings", "titles", "frequencies"]
+
+
+def linkage_imports(path: Path) -> set[str]:
+    "The linkage modules a linkage file imports (`from .titles import ...`, `from capstone.linkage.titles import ...`)."
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.add((node.module or "").split(".")[0])
+        elif (
+            isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("capstone.linkage.")
+        ):
+            found.add(node.module.split(".")[2])
+    return found
+
+
+def test_every_linkage_module_is_a_step_or_a_shared_room():
+    assert {p.stem for p in LINKAGE} - {"__init__"} == set(LINKAGE_STEPS) | set(LINKAGE_SHARED)
+
+
+@pytest.mark.parametrize("path", LINKAGE, ids=lambda p: p.name)
+def test_no_match_step_imports_another_step(path):
+    "Column helpers, vocabularies and frequencies live in the shared rooms, so that a step can change on its own."
+    assert not (linkage_imports(path) - {path.stem}) & set(LINKAGE_STEPS), f"linkage/{path.name} imports a step"
+
+
+def test_no_function_of_the_match_steps_is_over_40_lines():
+    long = [
+        f"{p.name}: {n.name} ({n.end_lineno - n.lineno + 1} lines)"
+        for p in LINKAGE
+        for n in ast.walk(ast.parse(p.read_text()))
+        if isinstance(n, ast.FunctionDef) and n.end_lineno - n.lineno + 1 > 40
+    ]
+    assert long == []
+
+
+def test_the_linkage_check_sees_relative_and_absolute_imports(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from .blocking import x\nfrom capstone.linkage.titles import y\nfrom ..keys import z\n")
+    assert linkage_imports(f) == {"blocking", "titles"}
+
+
+NUMBERED = re.compile(r"^(\d\d)([a-z]?)_")
+
+
+def notebook_of(path: Path) -> str:
+    "The notebook a module is exported from, by nbdev's `File to edit:` line: `00b_storage`."
+    return re.search(r"File to edit: \S*?nbs/(\S+)\.ipynb", path.read_text()).group(1)
+
+
+def package_imports(path: Path) -> set[Path]:
+    "The package's own modules that a module imports, relative imports resolved against its own package."
+    here = path.parent.relative_to(ROOT).parts
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        base = list(here[: len(here) - node.level + 1]) if node.level else []
+        parts = base + (node.module or "").split(".") if node.module else base
+        for name in [a.name for a in node.names] + [""]:
+            file = ROOT.joinpath(*[p for p in parts + [name] if p]).with_suffix(".py")
+            if file.is_file() and file != path:
+                found.add(file)
+                break
+    return found
+
+
+def may_build_on(notebook: str, other: str) -> bool:
+    "A notebook builds on the ones before it; a stage notebook (`05_match`) also on its own lettered parts (`05a_...`)."
+    own, theirs = NUMBERED.match(notebook), NUMBERED.match(other)
+    return other < notebook or (own.group(2) == "" and theirs.group(1) == own.group(1))
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_notebook_imports_a_module_whose_notebook_comes_later(path):
+    if path.name == "__init__.py":
+        return
+    notebook = notebook_of(path)
+    later = [notebook_of(m) for m in package_imports(path) if not may_build_on(notebook, notebook_of(m))]
+    assert later == [], f"{notebook} imports {later}"
+
+
+def test_the_order_check_resolves_imports_and_knows_the_stage_exception(tmp_path):
+    assert package_imports(PACKAGE / "linkage" / "blocking.py") >= {PACKAGE / "linkage" / "titles.py"}
+    assert package_imports(PACKAGE / "storage.py") >= {PACKAGE / "filestore.py", PACKAGE / "config.py"}
+    assert may_build_on("00b_storage", "00a_filestore") and not may_build_on("00a_filestore", "00b_storage")
+    assert may_build_on("05_match", "05c_frequencies") and not may_build_on("05b_titles", "05c_frequencies")
 
 
 def test_the_check_sees_relative_and_nested_imports(tmp_path):

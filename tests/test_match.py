@@ -9,9 +9,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from capstone.linkage.settings import MatchConfig
-from capstone.linkage.candidates import build_candidates, candidate_id_of, credit_names, release_observations
+from capstone.linkage.candidates import build_candidates, credit_names, release_observations
 from capstone.linkage.blocking import block_pairs
-from capstone.linkage.scoring import compare_pairs, score_pairs
+from capstone.linkage.comparison import compare_pairs
+from capstone.linkage.scoring import score_pairs
+from capstone.linkage.titles import candidate_id_of
 from capstone.linkage.selection import gold_links, select_links
 from capstone.linkage.evaluate import evaluate_links
 from capstone.config import ConfigError, PipelineConfig

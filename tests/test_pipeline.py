@@ -32,7 +32,8 @@ def test_each_stage_says_where_its_time_went(sample_run):
     ]
     assert list(metrics["validate"]["steps_s"]) == [*tables, "figures"]
     assert list(metrics["match"]["steps_s"]) == [
-        "films", "discogs_items", "soundtrack_candidates", "blocking", "scoring", "gold", "figures", "evaluation"
+        "films", "discogs_items", "soundtrack_candidates", "frequencies", "blocking", "comparison_scoring", "gold",
+        "figures", "evaluation"
     ]  # fmt: skip
     for stage in ("prepare", "validate", "match"):
         m = metrics[stage]

@@ -47,8 +47,11 @@ class MatchConfig:
     short_partial_penalty: float = 2.5  # a near (not exact) match of a title of one or two words: "GCW Fight Club"
     title_freq_penalty: float = 0.7  # per doubling of the number of films sharing the title
     token_block_max_year_gap: int = 2  # token blocking passes skip items released this long before the film
-    rare_token_max_df: int = 20  # a word is rare enough to block on alone when it occurs at most this often
+    rare_token_max_df: int = 20  # a word is rare enough to block on alone when at most this many keys carry it
     word_pair_max_df: int = 50  # a word pair names too large a block when more titles than this carry it
+    subtitle_block_max_rows: int = 50  # a word prefix (`g i joe`) that more keys share names no subtitle block
+    typo_word_max_records: int = 20  # a candidate's word is a possible slip when at most this many records carry it
+    typo_block_max_candidates: int = 50  # a masked key that more candidates' slips share names no typo block
     typo_block_max_films: int = 1000  # a masked key (`the * of love`) that more films share names no typo block
 
     @classmethod

@@ -11,22 +11,20 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import psutil
 from lxml import etree
 from pyspark.sql import SparkSession
 
 from .. import prepare
 from ..config import PipelineConfig
 from ..dump import release_record
+from .measures import CpuSampler, PeakRSS
 
 # %% auto #0
 __all__ = ['FAULTS', 'MASTERS_PER_RELEASE', 'sample_records', 'broken', 'generate_dump', 'baseline_iterparse', 'floor_count',
-           'Sampler', 'PeakRSS', 'jvm_pid', 'tree_cpu_s', 'CpuSampler', 'prepare_ingest', 'bench_releases',
-           'bench_masters', 'bench']
+           'prepare_ingest', 'bench_releases', 'bench_masters', 'bench']
 
 # %% ../../nbs/tools/bench_ingest.ipynb #25f1ef48
 FAULTS = ("control_char", "broken_nesting", "bad_id", "truncated")
@@ -162,84 +160,6 @@ def floor_count(path: str, opener, tag: bytes = b"<release ") -> dict:
             n += data.count(tag)
             carry = data[-(len(tag) - 1) :]
     return {"records": n, "seconds": time.perf_counter() - t0, "cpu_s": time.process_time() - cpu0}
-
-# %% ../../nbs/tools/bench_ingest.ipynb #c1e7e976
-class Sampler:
-    "A thread that calls `sample()` every `interval` seconds while the `with` block runs, and once more at its end."
-
-    def __init__(self, pid: int, interval: float = 0.2):
-        self.pid, self.interval, self._stop = pid, interval, threading.Event()
-
-    def sample(self) -> None: ...
-
-    def __enter__(self):
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.sample()
-            time.sleep(self.interval)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.sample()
-
-
-class PeakRSS(Sampler):
-    "Sample the resident set of a process (default: the Spark JVM) every `interval` seconds; keeps the peak."
-
-    def __init__(self, pid: int, interval: float = 0.2):
-        super().__init__(pid, interval)
-        self.peak_kb = 0
-
-    def _rss_kb(self) -> int:
-        try:
-            return psutil.Process(self.pid).memory_info().rss // 1024
-        except psutil.Error:
-            return 0
-
-    def sample(self) -> None:
-        self.peak_kb = max(self.peak_kb, self._rss_kb())
-
-# %% ../../nbs/tools/bench_ingest.ipynb #eba4fd23
-def jvm_pid(spark: SparkSession) -> int:
-    "Process id of the Spark JVM."
-    return int(spark.sparkContext._jvm.ProcessHandle.current().pid())
-
-# %% ../../nbs/tools/bench_ingest.ipynb #57764493
-def tree_cpu_s(pid: int) -> float:
-    "CPU seconds used so far by a process and every process below it (the Python workers), reaped children included."
-    root = psutil.Process(pid)
-    total = 0.0
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            t = proc.cpu_times()
-            total += t.user + t.system + t.children_user + t.children_system
-        except psutil.NoSuchProcess:
-            pass  # ended between listing and reading: its parent has reaped it, so its time is in the parent's
-    return total
-
-# %% ../../nbs/tools/bench_ingest.ipynb #5f3fb994
-class CpuSampler(Sampler):
-    "Sample a process tree's CPU seconds (`tree_cpu_s`) every `interval` seconds, to cut them at given times later."
-
-    def __init__(self, pid: int, interval: float = 0.25):
-        super().__init__(pid, interval)
-        self.samples = []
-
-    def sample(self) -> None:
-        self.samples.append((time.perf_counter(), tree_cpu_s(self.pid)))
-
-    def at(self, t: float) -> float:
-        "CPU seconds at time `t`, read between the two samples around it."
-        before = max((s for s in self.samples if s[0] <= t), default=self.samples[0])
-        after = min((s for s in self.samples if s[0] >= t), default=self.samples[-1])
-        if after[0] == before[0]:
-            return before[1]
-        return before[1] + (after[1] - before[1]) * (t - before[0]) / (after[0] - before[0])
 
 # %% ../../nbs/tools/bench_ingest.ipynb #276b7bb5
 def prepare_ingest(spark: SparkSession, raw_root: str, out_dir: str) -> dict:

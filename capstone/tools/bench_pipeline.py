@@ -26,8 +26,8 @@ from lxml import etree
 
 from ..storage import local_table
 from ..vocabulary import SOUNDTRACK_GENRES, SOUNDTRACK_STYLES
-from .bench_ingest import PeakRSS
-from .bench_match import by_class, generate, sample_film_records
+from .measures import PeakRSS
+from .labelled_world import by_class, generate, sample_film_records
 
 # %% auto #0
 __all__ = ['STAGES_TIMED', 'MOVIE_FIELDS', 'sample_movies', 'movie_record', 'dump_title', 'master_xml', 'is_soundtrack_release',
@@ -220,7 +220,7 @@ def write_raw_zone(
             release_counts = write_releases(fh, masters, releases, rng, soundtrack_share)
     desc = {
         "generated": True,
-        "what": "films and masters of bench_match.generate (real sample titles, names and fields, perturbed), "
+        "what": "films and masters of labelled_world.generate (real sample titles, names and fields, perturbed), "
         "in the raw zone's layout; releases of those masters, and real non-soundtrack releases under new ids, in the "
         "proportions of the real releases dump named",
         "films": len(films),

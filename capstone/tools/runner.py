@@ -200,8 +200,8 @@ def run_pipeline(
 
 # %% ../../nbs/tools/runner.ipynb #4e666c7c
 def evaluate_cli(labels: str, params: dict) -> dict:
-    "Evaluate the gold links under `output_root` against a labels CSV."
-    from capstone.linkage.evaluate import evaluate_links, read_labels
+    "Evaluate the gold links under `output_root` against the labels of a CSV that are about its films and items."
+    from capstone.linkage.evaluate import evaluate_run, read_labels
     from capstone.runtime import get_spark
     from capstone.storage import read_table, table_exists
 
@@ -212,9 +212,10 @@ def evaluate_cli(labels: str, params: dict) -> dict:
         t: read_table(spark, cfg.silver(t)) if table_exists(spark, cfg.silver(t)) else None
         for t in ("candidate_pairs", "scored_pairs")
     }
-    return evaluate_links(
-        links, read_labels(spark, cfg.labels_path), optional["candidate_pairs"], optional["scored_pairs"]
-    )
+    films = read_table(spark, cfg.silver("films"), hint="validate")
+    items = read_table(spark, cfg.silver("discogs_items"), hint="match")
+    labels = read_labels(spark, cfg.labels_path)
+    return evaluate_run(labels, films, items, links, optional["candidate_pairs"], optional["scored_pairs"])
 
 # %% ../../nbs/tools/runner.ipynb #dcd03531
 def cli_parser() -> argparse.ArgumentParser:
@@ -304,7 +305,8 @@ def cmd_bench_match(args: argparse.Namespace, params: dict) -> int:
     "`capstone bench-match`: the matcher against the naive baseline on generated, labelled data."
     from capstone.config import resolve_uri
     from capstone.runtime import get_spark
-    from capstone.tools.bench_match import bench, real_material, tables
+    from capstone.tools.bench_match import bench, tables
+    from capstone.tools.labelled_world import real_material
 
     root = find_project_root()
     material = real_material(
@@ -362,7 +364,7 @@ def cmd_bench_ingest(args: argparse.Namespace, params: dict) -> int:
 def cmd_bench_pipeline(args: argparse.Namespace, params: dict) -> int:
     "`capstone bench-pipeline`: prepare, validate and match through the runner on generated raw zones."
     from capstone.config import resolve_uri
-    from capstone.tools.bench_match import real_material
+    from capstone.tools.labelled_world import real_material
     from capstone.tools.bench_pipeline import bench, class_table, release_sample, sample_movies, step_table, tables
 
     root = find_project_root()

@@ -249,7 +249,7 @@ def quality_slide(prs, ev: dict, pr_curve: str | None) -> dict:
     "The match-quality slide: the auto and auto + review bands against the labels, and the PR curve; what it shows."
     shown = {}
     s = _title_only(prs, "Match quality on the labels")
-    if ev:
+    if ev and "auto" in ev:
         a, ar = ev["auto"], ev["auto_review"]
         fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
         _bullets(
@@ -265,7 +265,7 @@ def quality_slide(prs, ev: dict, pr_curve: str | None) -> dict:
         )
         shown = {"auto": a, "auto_review": ar}
     else:
-        _bullets(s, ["No labels were given for this run."], top=1.3, height=1.0)
+        _bullets(s, [ev.get("skipped") or "No labels were given for this run."], top=1.3, height=1.0)
     _picture(s, pr_curve, top=2.6, height=4.6)
     return shown
 
