@@ -194,6 +194,13 @@ def test_the_order_check_resolves_imports_and_knows_the_stage_exception(tmp_path
     assert may_build_on("05_match", "05c_frequencies") and not may_build_on("05b_titles", "05c_frequencies")
 
 
+@pytest.mark.parametrize("path", PRODUCT, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_frame_method_is_taken_from_the_classic_class(path):
+    "`reduce(DataFrame.unionByName, frames)` fails on Spark Connect, whose frames are of another class."
+    unbound = re.findall(r"\b(?:DataFrame|Column)\.[a-z]\w*\b(?!\()", path.read_text())
+    assert unbound == [], f"{path.name}: {unbound}"
+
+
 def test_the_check_sees_relative_and_nested_imports(tmp_path):
     f = tmp_path / "m.py"
     f.write_text(

@@ -204,7 +204,7 @@ def block_pairs(films: DataFrame, cands: DataFrame, mcfg: MatchConfig, freq: Dat
     ]
     found.append(composer_year_pairs(films, cands))
     return (
-        reduce(DataFrame.unionByName, found)
+        reduce(lambda a, b: a.unionByName(b), found)  # each frame's own method: a Connect frame is of another class
         .groupBy("tmdb_id", "candidate_id")
         .agg(F.array_sort(F.collect_set("pass")).alias("blocked_by"))
     )
