@@ -18,6 +18,7 @@ from ..linkage.settings import MatchConfig
 from ..linkage.candidates import with_soundtrack_evidence
 from ..linkage.blocking import block_pairs
 from ..linkage.comparison import compare_pairs
+from ..linkage.frequencies import word_frequencies
 from ..linkage.scoring import score_pairs
 from ..linkage.selection import select_links
 from .labelled_world import by_class, generate
@@ -102,11 +103,13 @@ def run_project(spark: SparkSession, films: DataFrame, cands: DataFrame, truth: 
     films.write.mode("overwrite").parquet(f"{workdir}/films")
     cands.write.mode("overwrite").parquet(f"{workdir}/cands")
     films, cands = spark.read.parquet(f"{workdir}/films"), spark.read.parquet(f"{workdir}/cands")
+    word_frequencies(films, cands).write.mode("overwrite").parquet(f"{workdir}/freq")  # once, as the stage counts it
+    freq = spark.read.parquet(f"{workdir}/freq")
     t_keys = time.perf_counter()
-    block_pairs(films, cands, mcfg).write.mode("overwrite").parquet(f"{workdir}/pairs")
+    block_pairs(films, cands, mcfg, freq).write.mode("overwrite").parquet(f"{workdir}/pairs")
     pairs = spark.read.parquet(f"{workdir}/pairs")
     t_block = time.perf_counter()
-    scored = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg), mcfg))
+    scored = select_links(score_pairs(compare_pairs(pairs, films, cands, mcfg, freq), mcfg))
     scored.write.mode("overwrite").parquet(f"{workdir}/scored")
     t_end = time.perf_counter()
     scored = spark.read.parquet(f"{workdir}/scored")
